@@ -1,0 +1,69 @@
+# opskit: `make demo` runs the demo with no services; `make test` runs everything.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+SERVICES := $(PY) tools/services.py run --
+DJ42_VENV ?= .venv-dj42
+BENCH_VENV ?= .venv-bench
+
+.PHONY: help venv demo test lint types pytest pytest-sqlite test-django42 bench clean
+
+help:
+	@echo "make demo    run the demo blog at http://127.0.0.1:8000 (SQLite, no services)"
+	@echo "make test    lint, types and the whole test suite on real Redis and PostgreSQL"
+	@echo "make bench   benchmarks against the anchor packages (make bench SUITE=core)"
+
+$(VENV)/.stamp: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10) and "opskit needs Python >= 3.10" or 0)'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -U pip
+	$(PIP) install -e '.[test,demo]'
+	touch $@
+
+venv: $(VENV)/.stamp
+
+demo: venv
+	cd demo_project && ../$(PY) manage.py migrate --noinput -v 0
+	cd demo_project && ../$(PY) manage.py seed_blog --posts 300 --if-empty
+	@echo "opskit demo: http://127.0.0.1:8000/  (JSON request logs below; Ctrl-C stops)"
+	cd demo_project && ../$(PY) manage.py runserver 127.0.0.1:8000 --noreload
+
+lint: venv
+	$(VENV)/bin/ruff check opskit tests tools bench demo_project
+	$(VENV)/bin/ruff format --check opskit tests tools bench demo_project
+
+types: venv
+	$(VENV)/bin/mypy
+
+pytest: venv
+	$(SERVICES) $(PY) -m pytest -p no:randomly
+
+# The database-dependent tests again with SQLite as the default alias.
+pytest-sqlite: venv
+	$(SERVICES) env OPSKIT_TEST_DB=sqlite $(PY) -m pytest -m "django_db or sqlite" -q
+
+$(DJ42_VENV)/.stamp: pyproject.toml
+	test -x $(DJ42_VENV)/bin/python || $(PYTHON) -m venv $(DJ42_VENV)
+	$(DJ42_VENV)/bin/python -m pip --disable-pip-version-check -q install -U pip
+	$(DJ42_VENV)/bin/python -m pip --disable-pip-version-check -q install -e '.[test]' 'django>=4.2,<5.0'
+	touch $@
+
+# Django 4.2 LTS: the unit suite (not the rehearsal) on the older LTS.
+test-django42: $(DJ42_VENV)/.stamp
+	$(SERVICES) $(DJ42_VENV)/bin/python -m pytest -q -m "not rehearsal"
+
+test: lint types pytest pytest-sqlite test-django42
+
+$(BENCH_VENV)/.stamp: pyproject.toml bench/requirements.txt
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip --disable-pip-version-check -q install -U pip
+	$(BENCH_VENV)/bin/python -m pip --disable-pip-version-check -q install -e '.[test]' -r bench/requirements.txt
+	touch $@
+
+SUITE ?=
+bench: $(BENCH_VENV)/.stamp
+	$(SERVICES) $(BENCH_VENV)/bin/python -m bench $(SUITE)
+
+clean:
+	rm -rf $(VENV) $(DJ42_VENV) $(BENCH_VENV) build dist *.egg-info

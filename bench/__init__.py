@@ -1,0 +1,1 @@
+"""opskit benchmarks: opskit beside the anchor packages, measured in one run."""

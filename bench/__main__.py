@@ -1,0 +1,117 @@
+"""``python -m bench [suite ...] [--quick]``: run suites, write the results.
+
+Writes ``bench/results/latest.json`` (records merged by suite, so running one
+suite keeps the others' last figures) and the table in ``docs/benchmarks.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import pkgutil
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from . import suites
+from .stats import Record
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "latest.json"
+DOC = ROOT / "docs" / "benchmarks.md"
+
+
+def available() -> list[str]:
+    return sorted(m.name for m in pkgutil.iter_modules(suites.__path__))
+
+
+def fmt(x: float) -> str:
+    if x >= 100:
+        return f"{x:,.0f}"
+    if x >= 10:
+        return f"{x:.1f}"
+    return f"{x:.2f}"
+
+
+def fig(f: dict[str, Any]) -> str:
+    return f"{fmt(f['median'])} ({fmt(f['min'])}–{fmt(f['max'])})"
+
+
+def table(records: list[dict[str, Any]]) -> str:
+    lines = []
+    by_suite: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        by_suite.setdefault(r["suite"], []).append(r)
+    for suite, recs in sorted(by_suite.items()):
+        lines += [f"## {suite}", ""]
+        lines += [
+            "| metric | unit | better | opskit median (min–max) | anchors, same run | target | verdict |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in recs:
+            anchors = "<br>".join(f"{k}: {fig(v)}" for k, v in r["anchors"].items()) or "—"
+            if r.get("baseline"):
+                anchors += "<br>" + "<br>".join(
+                    f"*{k}*: {fig(v)}" for k, v in r["baseline"].items()
+                )
+            lines.append(
+                f"| {r['metric']} | {r['unit']} | {r['better']} | {fig(r['opskit'])} | "
+                f"{anchors} | {r.get('target') or '—'} | {r.get('verdict') or '—'} |"
+            )
+            if r.get("notes"):
+                lines.append(f"| | | | *{r['notes']}* | | | |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write(records: list[dict[str, Any]], meta: dict[str, Any]) -> None:
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({"meta": meta, "records": records}, indent=2) + "\n")
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    DOC.write_text(
+        "# Benchmarks\n\n"
+        "Produced by `make bench` (one suite: `make bench SUITE=core`); every anchor "
+        "package is measured in the same run as opskit, on the same machine. Figures "
+        "are the median with min–max over repeats. Baselines in *italics*.\n\n"
+        f"Machine: {meta['machine']}; Python {meta['python']}; generated {meta['date']}.\n\n"
+        + table(records)
+    )
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench")
+    ap.add_argument("suites", nargs="*", help=f"one or more of {', '.join(available())}")
+    ap.add_argument("--quick", action="store_true", help="fewer repeats (smoke run)")
+    args = ap.parse_args()
+    names = args.suites or available()
+    unknown = set(names) - set(available())
+    if unknown:
+        print(f"unknown suite(s): {', '.join(sorted(unknown))}; have {available()}")
+        return 2
+    old: list[dict[str, Any]] = []
+    if RESULTS.exists():
+        old = [r for r in json.loads(RESULTS.read_text())["records"] if r["suite"] not in names]
+    new: list[Record] = []
+    for name in names:
+        mod = importlib.import_module(f"bench.suites.{name}")
+        print(f"== suite {name}", flush=True)
+        t0 = time.time()
+        recs = mod.run(quick=args.quick)
+        new += recs
+        print(table([r.to_json() for r in recs]))
+        print(f"   ({time.time() - t0:.0f} s)", flush=True)
+    meta = {
+        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, "
+        f"{__import__('os').cpu_count()} cores",
+        "python": sys.version.split()[0],
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+    write(old + [r.to_json() for r in new], meta)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

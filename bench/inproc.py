@@ -1,0 +1,273 @@
+"""In-process request cost through Django's real WSGI and ASGI handlers.
+
+Run as a subprocess per variant (Django settings are per process):
+
+    python -m bench.inproc --variant bare --handler wsgi --n 3000 --repeats 7
+
+prints a JSON list with the CPU microseconds per request of each repeat
+(``time.process_time``: every thread of the process counts, so a
+``sync_to_async`` hop is paid for).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import logging
+import os
+import sys
+import time
+from typing import Any
+
+BASE_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+]
+BASE_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+]
+DEVNULL = "devnull"
+
+OPSKIT_OFF = {
+    "LOGGING": {"ENABLED": False},
+    "METRICS": {"ENABLED": False},
+    "RATELIMIT": {"ENABLED": False},
+    "QUERIES": {"ENABLED": False},
+    "SLOW_REQUESTS": {"ENABLED": False},
+    "HEALTH": {"ENABLED": False},
+}
+
+
+def _only(*sections: str) -> dict[str, Any]:
+    cfg = {k: dict(v) for k, v in OPSKIT_OFF.items()}
+    for s in sections:
+        cfg.pop(s, None)
+    return cfg
+
+
+def _devnull_handler(formatter: dict[str, Any] | None = None) -> dict[str, Any]:
+    h: dict[str, Any] = {"class": "logging.StreamHandler", "stream": "ext://bench.inproc.SINK"}
+    if formatter:
+        h["formatter"] = "f"
+    return h
+
+
+#: A sink that costs like a real stream write but keeps nothing.
+class _Sink(io.TextIOBase):
+    def write(self, s: str) -> int:
+        return len(s)
+
+
+SINK = _Sink()
+
+
+def variant_settings(name: str) -> dict[str, Any]:
+    """Settings for each measured variant (add new variants here)."""
+    apps = list(BASE_APPS)
+    mw = list(BASE_MIDDLEWARE)
+    opskit: dict[str, Any] = {}
+    logging_cfg: dict[str, Any] = {"version": 1, "disable_existing_loggers": False}
+    if name == "bare":
+        pass
+    elif name.startswith("opskit"):
+        apps.append("opskit")
+        mw.insert(0, "opskit.middleware.OpsKitMiddleware")
+        if name == "opskit-core":
+            opskit = _only()
+        elif name == "opskit-logging":
+            opskit = _only("LOGGING")
+        elif name == "opskit-metrics" or name == "opskit-metrics-mp":
+            opskit = _only("METRICS")
+        elif name == "opskit-queries":
+            opskit = _only("QUERIES")
+        elif name == "opskit-full":
+            opskit = {}
+        else:
+            raise SystemExit(f"unknown variant {name}")
+        if name in ("opskit-logging", "opskit-full"):
+            logging_cfg.update(
+                formatters={"f": {"()": "opskit.logs.JsonFormatter"}},
+                handlers={"sink": _devnull_handler({"f": 1})},
+                loggers={
+                    "opskit.request": {"handlers": ["sink"], "level": "INFO", "propagate": False}
+                },
+            )
+    elif name in ("anchors", "anchor-logging", "anchor-metrics"):
+        if name in ("anchors", "anchor-metrics"):
+            apps.append("django_prometheus")
+            mw.insert(0, "django_prometheus.middleware.PrometheusBeforeMiddleware")
+            mw.append("django_prometheus.middleware.PrometheusAfterMiddleware")
+        if name in ("anchors", "anchor-logging"):
+            apps += ["django_structlog", "django_guid"]
+            mw.insert(0, "django_guid.middleware.guid_middleware")
+            mw.append("django_structlog.middlewares.RequestMiddleware")
+            import structlog
+
+            structlog.configure(
+                processors=[
+                    structlog.contextvars.merge_contextvars,
+                    structlog.stdlib.filter_by_level,
+                    structlog.processors.TimeStamper(fmt="iso"),
+                    structlog.stdlib.add_logger_name,
+                    structlog.stdlib.add_log_level,
+                    structlog.processors.StackInfoRenderer(),
+                    structlog.processors.format_exc_info,
+                    structlog.processors.UnicodeDecoder(),
+                    structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+                ],
+                logger_factory=structlog.stdlib.LoggerFactory(),
+                cache_logger_on_first_use=True,
+            )
+            logging_cfg.update(
+                formatters={
+                    "f": {
+                        "()": structlog.stdlib.ProcessorFormatter,
+                        "processor": structlog.processors.JSONRenderer(),
+                    }
+                },
+                filters={"guid": {"()": "django_guid.log_filters.CorrelationId"}},
+                handlers={"sink": {**_devnull_handler({"f": 1}), "filters": ["guid"]}},
+                loggers={
+                    "django_structlog": {"handlers": ["sink"], "level": "INFO", "propagate": False},
+                    "django_guid": {"handlers": ["sink"], "level": "WARNING", "propagate": False},
+                },
+            )
+    else:
+        raise SystemExit(f"unknown variant {name}")
+    return {
+        "DEBUG": False,
+        "SECRET_KEY": "bench",
+        "ALLOWED_HOSTS": ["*"],
+        "ROOT_URLCONF": "bench.inproc_urls",
+        "INSTALLED_APPS": apps,
+        "MIDDLEWARE": mw,
+        "DATABASES": {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
+        "CACHES": {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}},
+        "USE_TZ": True,
+        "OPSKIT": opskit,
+        "LOGGING": logging_cfg,
+        "DEFAULT_AUTO_FIELD": "django.db.models.AutoField",
+    }
+
+
+def _environ(path: str) -> dict[str, Any]:
+    return {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_HOST": "testserver",
+        "HTTP_USER_AGENT": "bench",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": sys.stderr,
+        "wsgi.version": (1, 0),
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+
+
+def run_wsgi(path: str, n: int) -> float:
+    from django.core.handlers.wsgi import WSGIHandler
+
+    app = WSGIHandler()
+
+    def start_response(status: str, headers: Any, exc_info: Any = None) -> None:
+        if not status.startswith("200"):
+            raise SystemExit(f"bench request answered {status}")
+
+    for _ in range(200):  # warm-up
+        b"".join(app(_environ(path), start_response))
+    t0 = time.process_time()
+    for _ in range(n):
+        b"".join(app(_environ(path), start_response))
+    return (time.process_time() - t0) / n * 1e6
+
+
+def run_asgi(path: str, n: int) -> float:
+    from django.core.handlers.asgi import ASGIHandler
+
+    app = ASGIHandler()
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": [(b"host", b"testserver"), (b"user-agent", b"bench")],
+        "client": ("127.0.0.1", 1234),
+        "server": ("testserver", 80),
+    }
+
+    async def one() -> None:
+        status = 0
+
+        sent_body = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent_body
+            if not sent_body:
+                sent_body = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await asyncio.Event().wait()  # no disconnect; cancelled after the response
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+
+        await app(dict(scope), receive, send)
+        if status != 200:
+            raise SystemExit(f"bench request answered {status}")
+
+    async def many(count: int) -> float:
+        for _ in range(count):
+            await one()
+        return 0.0
+
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(many(200))
+    t0 = time.process_time()
+    loop.run_until_complete(many(n))
+    return (time.process_time() - t0) / n * 1e6
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--variant", required=True)
+    ap.add_argument("--handler", choices=["wsgi", "asgi"], default="wsgi")
+    ap.add_argument("--path", default="/sync/")
+    ap.add_argument("--n", type=int, default=3000)
+    ap.add_argument("--repeats", type=int, default=7)
+    args = ap.parse_args()
+    if args.variant == "opskit-metrics-mp":
+        import tempfile
+
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="opskit-bench-mp-")
+    import django
+    from django.conf import settings
+
+    settings.configure(**variant_settings(args.variant))
+    django.setup()
+    logging.getLogger("django.request").disabled = True
+    runner = run_wsgi if args.handler == "wsgi" else run_asgi
+    out = [runner(args.path, args.n) for _ in range(args.repeats)]
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""Helpers shared by the suites."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from .stats import Figure
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def inproc(
+    variant: str, handler: str = "wsgi", path: str = "/sync/", n: int = 3000, repeats: int = 7
+) -> list[float]:
+    """CPU µs per request for one variant, from a fresh subprocess."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.inproc",
+            "--variant",
+            variant,
+            "--handler",
+            handler,
+            "--path",
+            path,
+            "--n",
+            str(n),
+            "--repeats",
+            str(repeats),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"bench.inproc {variant} failed:\n{out.stderr[-3000:]}")
+    return [float(x) for x in json.loads(out.stdout.strip().splitlines()[-1])]
+
+
+def interleaved(variants: list[str], rounds: int, **kw: object) -> dict[str, list[float]]:
+    """Run variants in alternating rounds so drift hits all of them alike."""
+    samples: dict[str, list[float]] = {v: [] for v in variants}
+    for _ in range(rounds):
+        for v in variants:
+            samples[v] += inproc(v, **kw)  # type: ignore[arg-type]
+    return samples
+
+
+def added(samples: list[float], bare: list[float]) -> list[float]:
+    """Per-repeat added cost over the bare median (never below zero)."""
+    base = Figure.of(bare).median
+    return [max(s - base, 0.0) for s in samples]
+
+
+def ratio_verdict(ours: float, theirs: float, at_most: float) -> str:
+    if theirs <= 0:
+        return "n/a"
+    r = ours / theirs
+    ok = "met" if r <= at_most else "NOT met"
+    return f"{ok}: {r:.2f}x (target ≤ {at_most:g}x)"

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+from django.core import checks
+from django.core.signals import setting_changed
+from django.utils.module_loading import import_string
+
+#: Modules whose ``register_checks()`` adds a capability's system checks.
+CHECK_MODULES: tuple[str, ...] = ("opskit.checks",)
+
+#: Callables run once in ``ready()`` (signal receivers a capability needs).
+READY_HOOKS: tuple[str, ...] = ()
+
+
+class OpsKitConfig(AppConfig):
+    name = "opskit"
+    verbose_name = "opskit"
+    default_auto_field = "django.db.models.AutoField"
+
+    def ready(self) -> None:
+        from .conf import reload_settings
+
+        setting_changed.connect(reload_settings, dispatch_uid="opskit.reload_settings")
+        for module in CHECK_MODULES:
+            import_string(f"{module}.register_checks")(checks.register)
+        for hook in READY_HOOKS:
+            import_string(hook)()

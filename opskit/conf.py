@@ -1,0 +1,362 @@
+"""One settings object for opskit, read lazily from ``settings.OPSKIT``.
+
+Every key has a default here, in a frozen dataclass per capability, so the
+defaults, the typed access used by the code, the system checks and the
+settings reference in the docs all come from one place.  Nothing is read at
+import time: :func:`get_settings` reads ``settings.OPSKIT`` on first use,
+caches the result, and the cache is cleared on Django's ``setting_changed``
+signal so ``override_settings(OPSKIT=...)`` works in tests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+__all__ = [
+    "ConfigError",
+    "HealthSettings",
+    "LoggingSettings",
+    "MetricsSettings",
+    "QueriesSettings",
+    "RateLimitSettings",
+    "SentrySettings",
+    "Settings",
+    "SlowRequestSettings",
+    "get_settings",
+    "reload_settings",
+    "validate",
+]
+
+REDACTED = "[redacted]"
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    """The request log line (``opskit.logs``)."""
+
+    ENABLED: bool = True
+    #: Logger that receives the one line per request.
+    LOGGER: str = "opskit.request"
+    #: Paths (exact, leading slash) with no access line; ``None`` means the
+    #: health and metrics paths.
+    SKIP_PATHS: list[str] | None = None
+    LOG_USER_ID: bool = True
+    LOG_CLIENT_ADDRESS: bool = True
+    LOG_QUERY_STRING: bool = False
+    MAX_PATH_LENGTH: int = 512
+    #: Header names (case-insensitive) never written anywhere.
+    REDACT_HEADERS: list[str] = field(
+        default_factory=lambda: [
+            "authorization",
+            "proxy-authorization",
+            "cookie",
+            "set-cookie",
+            "x-api-key",
+            "api-key",
+            "x-auth-token",
+            "x-csrftoken",
+        ]
+    )
+    #: Query parameter names containing any of these words are redacted.
+    REDACT_PARAMS: list[str] = field(
+        default_factory=lambda: [
+            "password",
+            "passwd",
+            "token",
+            "secret",
+            "api_key",
+            "apikey",
+            "key",
+            "signature",
+            "session",
+            "auth",
+            "code",
+        ]
+    )
+    #: Share (0..1) of fast 2xx/3xx lines to keep; errors and slow requests
+    #: are always logged.
+    SAMPLE_RATE: float = 1.0
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    """Prometheus metrics (``opskit.metrics``)."""
+
+    ENABLED: bool = True
+    #: Dotted path to a ``prometheus_client.CollectorRegistry`` (or a callable
+    #: returning one); ``None`` uses prometheus-client's default registry.
+    REGISTRY: str | None = None
+    BUCKETS: list[float] = field(
+        default_factory=lambda: [
+            0.005,
+            0.01,
+            0.025,
+            0.05,
+            0.075,
+            0.1,
+            0.25,
+            0.5,
+            0.75,
+            1.0,
+            2.5,
+            5.0,
+            7.5,
+            10.0,
+        ]
+    )
+    #: Distinct ``http_route`` values before new ones fold into one.
+    MAX_ROUTES: int = 500
+    #: CIDR ranges allowed to read ``/metrics`` without a token.
+    ALLOWED_IPS: list[str] = field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
+    #: A bearer token that also opens ``/metrics``.
+    BEARER_TOKEN: str | None = None
+    #: Filesystem paths whose usage is exported at scrape time.
+    DISK_PATHS: list[str] = field(default_factory=lambda: ["/"])
+    PROCESS_METRICS: bool = True
+
+
+@dataclass(frozen=True)
+class RateLimitSettings:
+    """Rate limiting (``opskit.ratelimit``)."""
+
+    ENABLED: bool = True
+    #: ``"redis"`` (a django-redis cache alias, atomic) or ``"cache"``
+    #: (Django's cache API; development and tests).
+    BACKEND: str = "redis"
+    #: The cache alias whose connection the limiter uses.
+    CACHE: str = "default"
+    KEY_PREFIX: str = "opskit:rl"
+    FAIL_OPEN: bool = True
+    #: Seconds; the limiter's own Redis connection timeout (no retries).
+    SOCKET_TIMEOUT: float = 0.05
+    #: Consecutive failures that open the circuit breaker.
+    BREAKER_THRESHOLD: int = 1
+    #: Seconds the breaker stays open before one trial decision.
+    BREAKER_COOLDOWN: float = 5.0
+    EXEMPT_STAFF: bool = True
+    #: CIDR ranges never limited.
+    ALLOW_LIST: list[str] = field(default_factory=list)
+    #: ``"ietf"`` (RateLimit-Policy/RateLimit), ``"legacy"`` (adds
+    #: X-RateLimit-*), or ``"none"``.
+    HEADERS: str = "ietf"
+    #: Log and count, but admit everything.
+    SHADOW: bool = False
+    IPV6_PREFIX: int = 64
+
+
+@dataclass(frozen=True)
+class QueriesSettings:
+    """The query monitor (``opskit.queries``)."""
+
+    ENABLED: bool = True
+    SLOW_QUERY_MS: float = 500.0
+    N_PLUS_ONE_THRESHOLD: int = 5
+    #: Production gate: report an N+1 only when its total time reaches this.
+    N_PLUS_ONE_MIN_MS: float = 0.0
+    #: Fingerprints (hex) or call-site prefixes (``"path.py"``,
+    #: ``"path.py:42"``) that are never reported.
+    ALLOW: list[str] = field(default_factory=list)
+    #: Distinct fingerprints kept per request (memory bound).
+    MAX_FINGERPRINTS: int = 256
+    FINGERPRINT_CACHE_SIZE: int = 4096
+    #: Add a ``Server-Timing`` header for clients in SERVER_TIMING_IPS.
+    SERVER_TIMING: bool = False
+    SERVER_TIMING_IPS: list[str] = field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
+
+
+@dataclass(frozen=True)
+class SlowRequestSettings:
+    """The slow-request warning (``opskit.slow``)."""
+
+    ENABLED: bool = True
+    #: Global threshold in milliseconds; ``None`` turns the global check off.
+    THRESHOLD_MS: float | None = 1000.0
+    LOGGER: str = "opskit.slow"
+    SENTRY: bool = False
+
+
+@dataclass(frozen=True)
+class HealthSettings:
+    """Health endpoints (``opskit.health``)."""
+
+    ENABLED: bool = True
+    #: Whole-probe deadline in seconds (fits Kubernetes' 1 s default timeout).
+    DEADLINE: float = 0.9
+    #: Seconds a result is reused (per process, single-flight).
+    TTL: float = 1.0
+    #: ``"never"``, ``"when-authorized"`` or ``"always"``.
+    DETAILS: str = "when-authorized"
+    #: A bearer token that shows details.
+    TOKEN: str | None = None
+    #: Check specs; ``None`` derives them from DATABASES, CACHES and psutil.
+    CHECKS: list[Any] | None = None
+    DISK_PATHS: list[str] = field(default_factory=lambda: ["/"])
+    DISK_WARN_PERCENT: float = 90.0
+    MEMORY_WARN_PERCENT: float = 90.0
+    #: Path prefixes answered by the health middleware before ALLOWED_HOSTS.
+    PATHS: list[str] = field(
+        default_factory=lambda: ["/livez", "/readyz", "/healthz", "/health", "/startupz"]
+    )
+
+
+@dataclass(frozen=True)
+class SentrySettings:
+    """Sentry (``opskit.sentry``)."""
+
+    #: ``None`` reads the ``SENTRY_DSN`` environment variable.
+    DSN: str | None = None
+    ENVIRONMENT: str | None = None
+    RELEASE: str | None = None
+    TRACES_SAMPLE_RATE: float = 0.0
+    SEND_DEFAULT_PII: bool = False
+    REPORT_SLOW_REQUESTS: bool = False
+    REPORT_N_PLUS_ONE: bool = False
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The merged ``OPSKIT`` setting."""
+
+    #: Header carrying the request id in and out.
+    REQUEST_ID_HEADER: str = "X-Request-ID"
+    #: Accept a well-formed incoming request id (else always generate).
+    TRUST_REQUEST_ID: bool = True
+    #: CIDR ranges of reverse proxies whose forwarding header is believed.
+    TRUSTED_PROXIES: list[str] = field(default_factory=list)
+    #: The forwarding header read through trusted proxies.
+    FORWARDED_HEADER: str = "X-Forwarded-For"
+    LOGGING: LoggingSettings = field(default_factory=LoggingSettings)
+    METRICS: MetricsSettings = field(default_factory=MetricsSettings)
+    RATELIMIT: RateLimitSettings = field(default_factory=RateLimitSettings)
+    QUERIES: QueriesSettings = field(default_factory=QueriesSettings)
+    SLOW_REQUESTS: SlowRequestSettings = field(default_factory=SlowRequestSettings)
+    HEALTH: HealthSettings = field(default_factory=HealthSettings)
+    SENTRY: SentrySettings = field(default_factory=SentrySettings)
+
+
+class ConfigError(ValueError):
+    """``settings.OPSKIT`` has a key or value opskit cannot use."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems  # (id, message) pairs
+        super().__init__("; ".join(msg for _, msg in problems))
+
+
+def _is_section(tp: Any) -> bool:
+    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
+
+
+def _type_ok(value: Any, tp: Any) -> bool:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, arg) for arg in typing.get_args(tp))
+    if tp is type(None):
+        return value is None
+    if tp is Any:
+        return True
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            return False
+        args = typing.get_args(tp)
+        return not args or all(_type_ok(v, args[0]) for v in value)
+    if isinstance(tp, type):
+        return isinstance(value, tp)
+    return True
+
+
+def _type_name(tp: Any) -> str:
+    return str(tp).replace("typing.", "").replace("<class '", "").replace("'>", "")
+
+
+def _build(
+    cls: type[Any], raw: Mapping[str, Any], prefix: str, problems: list[tuple[str, str]]
+) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in hints:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f" Did you mean {prefix + close[0]!r}?" if close else ""
+            problems.append(("opskit.E001", f"Unknown OPSKIT key {prefix + str(key)!r}.{hint}"))
+            continue
+        tp = hints[key]
+        if _is_section(tp):
+            if not isinstance(value, Mapping):
+                problems.append(
+                    ("opskit.E002", f"OPSKIT[{key!r}] must be a dict, not {type(value).__name__}.")
+                )
+                continue
+            values[key] = _build(tp, value, f"{prefix}{key}.", problems)
+        elif not _type_ok(value, tp):
+            problems.append(
+                (
+                    "opskit.E002",
+                    f"OPSKIT {prefix}{key} must be {_type_name(tp)}, "
+                    f"not {type(value).__name__} ({value!r:.60}).",
+                )
+            )
+        else:
+            values[key] = list(value) if isinstance(value, tuple) else value
+    return cls(**values)
+
+
+def validate(raw: Any) -> tuple[Settings, list[tuple[str, str]]]:
+    """Merge ``raw`` over the defaults; return the settings and the problems.
+
+    Bad keys and values are reported (for the system checks) and fall back to
+    their defaults, so a typo never crashes a request.
+    """
+    problems: list[tuple[str, str]] = []
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        problems.append(("opskit.E002", f"OPSKIT must be a dict, not {type(raw).__name__}."))
+        raw = {}
+    return _build(Settings, raw, "", problems), problems
+
+
+@lru_cache(maxsize=1)
+def _load() -> tuple[Settings, list[tuple[str, str]]]:
+    from django.conf import settings as django_settings
+
+    return validate(getattr(django_settings, "OPSKIT", None))
+
+
+def get_settings() -> Settings:
+    """The merged, validated settings (cached until ``OPSKIT`` changes)."""
+    return _load()[0]
+
+
+def settings_problems() -> list[tuple[str, str]]:
+    return list(_load()[1])
+
+
+_listeners: list[typing.Callable[[], None]] = []
+
+
+def on_reload(func: typing.Callable[[], None]) -> typing.Callable[[], None]:
+    """Register ``func`` to run when the settings are reloaded (caches)."""
+    _listeners.append(func)
+    return func
+
+
+def reload_settings(**kwargs: Any) -> None:
+    """Clear the cache; connected to ``setting_changed`` in ``apps.ready``."""
+    setting = kwargs.get("setting")
+    if setting is not None and setting not in ("OPSKIT", "DATABASES", "CACHES", "MIDDLEWARE"):
+        return
+    _load.cache_clear()
+    for func in list(_listeners):
+        func()

@@ -1,0 +1,126 @@
+"""The per-request record every capability reads: a request is measured once.
+
+The core middleware creates one :class:`RequestRecord` per request and puts
+it in a :class:`contextvars.ContextVar`.  ContextVars follow the request into
+async views and across ``sync_to_async`` / ``async_to_sync`` (asgiref copies
+the context), and concurrent requests never see each other's record, which a
+thread-local cannot promise under ASGI.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from typing import Any
+
+__all__ = ["DBStats", "RequestRecord", "activate", "current", "deactivate", "get_request_id"]
+
+
+class DBStats:
+    """Database statistics of one request, filled by the query monitor.
+
+    Defined in the core so every reader (log line, metrics, Sentry,
+    Server-Timing) shares one type without importing the query monitor.
+    ``by_alias`` maps an alias to ``[count, seconds]``.
+    """
+
+    __slots__ = ("by_alias", "count", "duration", "n_plus_one", "slow_queries")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.duration = 0.0
+        self.by_alias: dict[str, list[float]] = {}
+        self.n_plus_one = 0
+        self.slow_queries = 0
+
+
+class RequestRecord:
+    """What opskit knows about one request (or one monitored task).
+
+    Capabilities extend it rather than timing the request again:
+    ``db`` is filled by the query monitor, ``extra`` carries small
+    per-capability values (rate-limit outcome, trace ids, ...).
+    """
+
+    __slots__ = (
+        "request_id",
+        "start",
+        "start_wall",
+        "end",
+        "method",
+        "path",
+        "route",
+        "view",
+        "user_id",
+        "client_address",
+        "status",
+        "error_type",
+        "response_size",
+        "db",
+        "trace_id",
+        "span_id",
+        "extra",
+    )
+
+    def __init__(self, request_id: str, method: str = "", path: str = "") -> None:
+        self.request_id = request_id
+        self.start = time.perf_counter()
+        self.start_wall = time.time()
+        self.end: float | None = None
+        self.method = method
+        self.path = path
+        self.route: str | None = None
+        self.view: str | None = None
+        self.user_id: str | None = None
+        self.client_address: str | None = None
+        self.status: int | None = None
+        self.error_type: str | None = None
+        self.response_size: int | None = None
+        self.db: DBStats | None = None
+        self.trace_id: str | None = None
+        self.span_id: str | None = None
+        self.extra: dict[str, Any] = {}
+
+    @property
+    def duration(self) -> float:
+        """Seconds since the start; fixed once the request has finished."""
+        end = self.end if self.end is not None else time.perf_counter()
+        return end - self.start
+
+    def finish(self) -> float:
+        """Stop the clock (idempotent) and return the duration in seconds."""
+        if self.end is None:
+            self.end = time.perf_counter()
+        return self.end - self.start
+
+    def __repr__(self) -> str:
+        return f"<RequestRecord {self.request_id} {self.method} {self.route or self.path}>"
+
+
+_record: contextvars.ContextVar[RequestRecord | None] = contextvars.ContextVar(
+    "opskit_request", default=None
+)
+
+
+def current() -> RequestRecord | None:
+    """The record of the request (or monitored task) running in this context."""
+    return _record.get()
+
+
+def get_request_id() -> str | None:
+    """The current request id, or ``None`` outside a request."""
+    record = _record.get()
+    return record.request_id if record is not None else None
+
+
+def activate(record: RequestRecord) -> contextvars.Token[RequestRecord | None]:
+    return _record.set(record)
+
+
+def deactivate(token: contextvars.Token[RequestRecord | None]) -> None:
+    try:
+        _record.reset(token)
+    except ValueError:
+        # Reset from another context (an async generator finishing on a
+        # different task): clearing is the safe equivalent.
+        _record.set(None)

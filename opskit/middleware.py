@@ -1,0 +1,291 @@
+"""The core middleware: one record per request, read by every capability.
+
+Put it first in ``MIDDLEWARE`` (above ``SecurityMiddleware``): it starts the
+clock before anything else runs, answers health probes before
+``ALLOWED_HOSTS`` and redirects can refuse them, and sees the final response.
+
+It is sync and async capable.  Under ASGI it runs as a coroutine with no
+``sync_to_async`` hop of its own; its hooks are plain, quick functions.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
+
+from . import context
+from .client import client_address
+from .conf import get_settings
+from .extensions import Pipeline, get_extensions, report_internal_error
+from .ids import new_request_id, parse_traceparent, valid_request_id
+
+__all__ = ["KNOWN_METHODS", "UNMATCHED_ROUTE", "OpsKitMiddleware", "normalize_method"]
+
+logger = logging.getLogger("opskit")
+
+#: ``http.route`` for requests that matched no URL pattern (404s).
+UNMATCHED_ROUTE = "<unmatched>"
+#: Methods kept as-is; anything else becomes ``_OTHER`` (OpenTelemetry).
+KNOWN_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+)
+
+
+def normalize_method(method: str | None) -> str:
+    return method if method in KNOWN_METHODS else "_OTHER"  # type: ignore[return-value]
+
+
+GetResponse = Callable[[HttpRequest], HttpResponseBase]
+AsyncGetResponse = Callable[[HttpRequest], Awaitable[HttpResponseBase]]
+
+
+class OpsKitMiddleware:
+    """Create the per-request record and run the enabled capabilities."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: GetResponse | AsyncGetResponse) -> None:
+        self.get_response = get_response
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
+            # Django wraps a sync process_view in sync_to_async under ASGI;
+            # an async one on the instance avoids that hop.
+            self.process_view = self._aprocess_view  # type: ignore[method-assign,assignment]
+
+    # -- request lifecycle -------------------------------------------------
+
+    def _begin(self, request: HttpRequest) -> tuple[context.RequestRecord, Pipeline]:
+        settings = get_settings()
+        meta = request.META
+        header_key = _meta_key(settings.REQUEST_ID_HEADER)
+        request_id = None
+        if settings.TRUST_REQUEST_ID:
+            request_id = valid_request_id(meta.get(header_key))
+        record = context.RequestRecord(
+            request_id or new_request_id(),
+            normalize_method(request.method),
+            request.path_info,
+        )
+        record.client_address = client_address(meta)
+        traceparent = meta.get("HTTP_TRACEPARENT")
+        if traceparent is not None:
+            parsed = parse_traceparent(traceparent)
+            if parsed is not None:
+                record.trace_id, record.span_id = parsed
+        request.opskit = record  # type: ignore[attr-defined]
+        return record, get_extensions()
+
+    def _started(
+        self, record: context.RequestRecord, request: HttpRequest, pipeline: Pipeline
+    ) -> HttpResponseBase | None:
+        for ext in pipeline.started:
+            try:
+                ext.request_started(record, request)
+            except Exception as exc:
+                report_internal_error(f"{type(ext).__name__}.request_started", exc)
+        for ext in pipeline.intercept:
+            try:
+                response = ext.intercept(record, request)
+            except Exception as exc:
+                report_internal_error(f"{type(ext).__name__}.intercept", exc)
+                continue
+            if response is not None:
+                return response
+        return None
+
+    def _respond(
+        self,
+        record: context.RequestRecord,
+        request: HttpRequest,
+        response: HttpResponseBase,
+        pipeline: Pipeline,
+    ) -> HttpResponseBase:
+        record.status = response.status_code
+        if record.route is None:
+            _set_route(record, request)
+        _set_user(record, request)
+        try:
+            response[get_settings().REQUEST_ID_HEADER] = record.request_id
+        except Exception as exc:  # a bad header name in settings
+            report_internal_error("request id header", exc)
+        for ext in pipeline.response:
+            try:
+                ext.process_response(record, request, response)
+            except Exception as exc:
+                report_internal_error(f"{type(ext).__name__}.process_response", exc)
+        if response.streaming:
+            _wrap_streaming(self, record, request, response, pipeline)
+        else:
+            if not isinstance(response, _NO_LENGTH):
+                try:
+                    record.response_size = len(response.content)  # type: ignore[attr-defined]
+                except Exception:
+                    record.response_size = None
+            self._finished(record, request, response, pipeline)
+        return response
+
+    def _finished(
+        self,
+        record: context.RequestRecord,
+        request: HttpRequest,
+        response: HttpResponseBase | None,
+        pipeline: Pipeline,
+    ) -> None:
+        record.finish()
+        for ext in pipeline.finished:
+            try:
+                ext.request_finished(record, request, response)
+            except Exception as exc:
+                report_internal_error(f"{type(ext).__name__}.request_finished", exc)
+
+    def _failed(
+        self,
+        record: context.RequestRecord,
+        request: HttpRequest,
+        exc: BaseException,
+        pipeline: Pipeline,
+    ) -> None:
+        record.status = 500
+        if record.error_type is None:
+            record.error_type = type(exc).__qualname__
+        if record.route is None:
+            _set_route(record, request)
+        _set_user(record, request)
+        self._finished(record, request, None, pipeline)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.async_mode:
+            return self.__acall__(request)
+        record, pipeline = self._begin(request)
+        token = context.activate(record)
+        try:
+            response = self._started(record, request, pipeline)
+            if response is None:
+                try:
+                    response = self.get_response(request)  # type: ignore[assignment]
+                except BaseException as exc:
+                    self._failed(record, request, exc, pipeline)
+                    raise
+            return self._respond(record, request, response, pipeline)  # type: ignore[arg-type]
+        finally:
+            context.deactivate(token)
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        record, pipeline = self._begin(request)
+        token = context.activate(record)
+        try:
+            response = self._started(record, request, pipeline)
+            if response is None:
+                try:
+                    response = await self.get_response(request)  # type: ignore[misc]
+                except BaseException as exc:
+                    self._failed(record, request, exc, pipeline)
+                    raise
+            return self._respond(record, request, response, pipeline)
+        finally:
+            context.deactivate(token)
+
+    # -- Django's hooks ------------------------------------------------------
+
+    def process_view(
+        self, request: HttpRequest, view_func: Any, view_args: Any, view_kwargs: Any
+    ) -> None:
+        record = getattr(request, "opskit", None)
+        if record is not None:
+            _set_route(record, request)
+
+    async def _aprocess_view(
+        self, request: HttpRequest, view_func: Any, view_args: Any, view_kwargs: Any
+    ) -> None:
+        record = getattr(request, "opskit", None)
+        if record is not None:
+            _set_route(record, request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> None:
+        """Note the view's exception type; Django turns it into the 500."""
+        record = getattr(request, "opskit", None)
+        if record is not None:
+            record.error_type = type(exception).__qualname__
+
+
+def _meta_key(header: str) -> str:
+    return "HTTP_" + header.upper().replace("-", "_")
+
+
+def _set_route(record: context.RequestRecord, request: HttpRequest) -> None:
+    match = getattr(request, "resolver_match", None)
+    if match is None:
+        record.route = UNMATCHED_ROUTE
+        return
+    record.route = match.route or UNMATCHED_ROUTE
+    record.view = match.view_name or match._func_path
+
+
+def _set_user(record: context.RequestRecord, request: HttpRequest) -> None:
+    # Only a user the request already loaded: reading request.user here
+    # would cost a session and a user query on views that never needed it.
+    user = request.__dict__.get("_cached_user")
+    if user is not None and getattr(user, "is_authenticated", False):
+        try:
+            record.user_id = str(user.pk)
+        except Exception:
+            record.user_id = None
+
+
+try:  # FileResponse and friends have no cheap content length
+    from django.http import FileResponse, StreamingHttpResponse
+
+    _NO_LENGTH: tuple[type, ...] = (FileResponse, StreamingHttpResponse)
+except ImportError:  # pragma: no cover
+    _NO_LENGTH = ()
+
+
+def _wrap_streaming(
+    mw: OpsKitMiddleware,
+    record: context.RequestRecord,
+    request: HttpRequest,
+    response: HttpResponseBase,
+    pipeline: Pipeline,
+) -> None:
+    """Finish the record after the last chunk, not when headers leave."""
+    if getattr(response, "file_to_stream", None) is not None:
+        # FileResponse: keep the server's sendfile path; finish on close().
+        closers = getattr(response, "_resource_closers", None)
+        if isinstance(closers, list):
+            closers.append(lambda: mw._finished(record, request, response, pipeline))
+            return
+    content = response.streaming_content  # type: ignore[attr-defined]
+    size = 0
+    if getattr(response, "is_async", False):
+
+        async def agen() -> AsyncIterator[bytes]:
+            nonlocal size
+            try:
+                async for chunk in content:
+                    size += len(chunk)
+                    yield chunk
+            finally:
+                record.response_size = size
+                mw._finished(record, request, response, pipeline)
+
+        response.streaming_content = agen()  # type: ignore[attr-defined]
+    else:
+
+        def gen() -> Iterator[bytes]:
+            nonlocal size
+            try:
+                for chunk in content:
+                    size += len(chunk)
+                    yield chunk
+            finally:
+                record.response_size = size
+                mw._finished(record, request, response, pipeline)
+
+        response.streaming_content = gen()  # type: ignore[attr-defined]

@@ -1,0 +1,40 @@
+"""Signals through which capabilities report events without importing each other.
+
+The query monitor, rate limiter, health checks and slow-request check send
+these; metrics and Sentry receive them.  A signal with no receiver costs a
+dictionary lookup.  Every signal sends ``record`` (the current
+:class:`~opskit.context.RequestRecord`, or ``None`` outside a request).
+"""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+__all__ = [
+    "health_checked",
+    "n_plus_one_detected",
+    "ratelimit_decided",
+    "slow_query",
+    "slow_request",
+]
+
+#: A rate-limit decision. Args: ``scope`` (str), ``outcome`` ("allowed",
+#: "limited", "error", "shadow"), ``record``.
+ratelimit_decided = Signal()
+
+#: A health check ran. Args: ``check`` (name), ``status`` ("pass", "warn",
+#: "fail"), ``duration`` (seconds), ``critical`` (bool), ``record``.
+health_checked = Signal()
+
+#: A query over the slow threshold. Args: ``alias``, ``duration`` (seconds),
+#: ``fingerprint`` (hex), ``sql`` (sample), ``call_site``, ``record``.
+slow_query = Signal()
+
+#: An N+1 pattern in one request or task. Args: ``alias``, ``fingerprint``,
+#: ``count``, ``duration`` (seconds in total), ``sql``, ``call_site``,
+#: ``record``.
+n_plus_one_detected = Signal()
+
+#: A request over its slow threshold. Args: ``threshold`` (seconds),
+#: ``duration`` (seconds), ``record``.
+slow_request = Signal()

@@ -1,0 +1,9 @@
+"""``path("", include("opskit.urls"))``: health and metrics endpoints."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern, URLResolver
+
+app_name = "opskit"
+
+urlpatterns: list[URLPattern | URLResolver] = []
