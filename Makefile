@@ -53,7 +53,13 @@ $(DJ42_VENV)/.stamp: pyproject.toml
 test-django42: $(DJ42_VENV)/.stamp
 	$(SERVICES) $(DJ42_VENV)/bin/python -m pytest -q -m "not rehearsal"
 
-test: lint types pytest pytest-sqlite test-django42
+# Each capability adds its own targets to `make test` here, one line each.
+TEST_TARGETS := lint types pytest pytest-sqlite test-django42
+# -- metrics (issue 4): promtool --
+# -- docs (issue 11) --
+# -- rehearsal (issue 10) --
+
+test: $(TEST_TARGETS)
 
 $(BENCH_VENV)/.stamp: pyproject.toml bench/requirements.txt
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)

@@ -6,10 +6,24 @@ from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
 #: Modules whose ``register_checks()`` adds a capability's system checks.
-CHECK_MODULES: tuple[str, ...] = ("opskit.checks",)
+CHECK_MODULES: tuple[str, ...] = (
+    "opskit.checks",
+    # -- logging (issue 3) --
+    # -- metrics (issue 4) --
+    # -- ratelimit (issue 5) --
+    # -- queries (issue 6) --
+    # -- health (issue 7) --
+    # -- sentry (issue 8) --
+)
 
 #: Callables run once in ``ready()`` (signal receivers a capability needs).
-READY_HOOKS: tuple[str, ...] = ()
+READY_HOOKS: tuple[str, ...] = (
+    # -- logging (issue 3) --
+    # -- metrics (issue 4) --
+    # -- queries (issue 6) --
+    # -- health (issue 7) --
+    # -- sentry (issue 8) --
+)
 
 
 class OpsKitConfig(AppConfig):

@@ -61,7 +61,15 @@ class Extension:
 #: matters: the query monitor closes its statistics before the slow-request
 #: check, metrics and Sentry read them, and the log line is written last so
 #: it carries everything.
-BUILTIN_EXTENSIONS: list[tuple[str, str]] = []
+BUILTIN_EXTENSIONS: list[tuple[str, str]] = [
+    # -- sentry (issue 8) --
+    # -- ratelimit (issue 5) --
+    # -- queries (issue 6) --
+    # -- slow requests (issue 6) --
+    # -- metrics (issue 4) --
+    # -- health (issue 7) --
+    # -- logging (issue 3) --
+]
 
 
 def _enabled(settings: Settings, section: str) -> bool:

@@ -6,4 +6,7 @@ from django.urls import URLPattern, URLResolver
 
 app_name = "opskit"
 
-urlpatterns: list[URLPattern | URLResolver] = []
+urlpatterns: list[URLPattern | URLResolver] = [
+    # -- health (issue 7) --
+    # -- metrics (issue 4) --
+]
