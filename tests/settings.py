@@ -92,3 +92,11 @@ LOGGING = {
     "handlers": {"null": {"class": "logging.NullHandler"}},
     "loggers": {"opskit": {"handlers": ["null"], "level": "DEBUG", "propagate": True}},
 }
+
+# -- demo (issue 9): the demo blog's apps for tests/demo/ (its own URLconf,
+# templates and middleware are set per test by tests/demo/conftest.py) --
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+sys.path.append(str(Path(__file__).resolve().parent.parent / "demo_project"))
+INSTALLED_APPS += ["django.contrib.admin", "django.contrib.messages", "blog"]

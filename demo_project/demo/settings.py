@@ -25,6 +25,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "opskit",
+    "blog",
 ]
 
 MIDDLEWARE = [
@@ -88,3 +89,20 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
+# The demo serves plain HTTP on localhost; behind TLS set DJANGO_SECURE=1.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = os.environ.get("DJANGO_SECURE", "") == "1"
+
+# runserver's access lines ("GET / HTTP/1.1" 200) and django.request's 4xx
+# warnings would duplicate opskit's JSON request log: keep only their errors.
+LOGGING: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout"}},
+    "root": {"handlers": ["console"], "level": "INFO"},
+    "loggers": {
+        "django.server": {"level": "ERROR", "propagate": True},
+        "django.request": {"level": "ERROR", "propagate": True},
+    },
+}
