@@ -7,7 +7,7 @@ SERVICES := $(PY) tools/services.py run --
 DJ42_VENV ?= .venv-dj42
 BENCH_VENV ?= .venv-bench
 
-.PHONY: help venv demo test lint types pytest pytest-sqlite test-django42 bench clean
+.PHONY: help venv demo test lint types pytest pytest-sqlite test-django42 bench clean dockerfile-smoke
 
 help:
 	@echo "make demo    run the demo blog at http://127.0.0.1:8000 (SQLite, no services)"
@@ -56,6 +56,12 @@ test-django42: $(DJ42_VENV)/.stamp
 # Each capability adds its own targets to `make test` here, one line each.
 TEST_TARGETS := lint types pytest pytest-sqlite test-django42
 # -- metrics (issue 4): promtool --
+# -- demo (issue 9) --
+# Not in TEST_TARGETS: the full Dockerfile replay (fresh venv, pip install of
+# every dependency) takes about a minute and needs the package index; the
+# start steps alone run in `pytest` (tests/demo/test_deploy.py, --reuse-venv).
+dockerfile-smoke: venv
+	$(PY) tools/dockerfile_smoke.py
 # -- docs (issue 11) --
 # -- rehearsal (issue 10) --
 

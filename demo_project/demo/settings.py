@@ -76,8 +76,18 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+
+def _csv(name: str) -> list[str]:
+    return [v.strip() for v in os.environ.get(name, "").split(",") if v.strip()]
+
+
 OPSKIT: dict[str, Any] = {
-    "TRUSTED_PROXIES": [p for p in os.environ.get("TRUSTED_PROXIES", "").split(",") if p],
+    "TRUSTED_PROXIES": _csv("TRUSTED_PROXIES"),
+    # Atomic limits on Redis when there is one; the local cache for `make demo`
+    # (one process: runserver), which `manage.py check` warns about elsewhere.
+    "RATELIMIT": {"BACKEND": "redis" if REDIS_URL else "cache"},
+    # Loopback, plus e.g. the compose network Prometheus scrapes from.
+    "METRICS": {"ALLOWED_IPS": ["127.0.0.0/8", "::1/128", *_csv("METRICS_ALLOWED_IPS")]},
 }
 
 AUTH_PASSWORD_VALIDATORS: list[dict[str, str]] = []
