@@ -306,6 +306,8 @@ def api_view(methods: list[str]) -> Callable[[Any], Any]:
     Marks the view ``csrf_exempt`` by attribute (Django 4.2's decorator
     would turn an async view into a sync one); see the module docstring.
     """
+    if "GET" in methods and "HEAD" not in methods:
+        methods = [*methods, "HEAD"]
     allowed = ", ".join(methods)
 
     def refuse(request: HttpRequest) -> JsonResponse | None:

@@ -102,7 +102,7 @@ def test_list_method_not_allowed(blog: Blog) -> None:
         assert resp["Allow"] == "GET, POST, HEAD, OPTIONS"
         assert "not allowed" in resp.json()["error"]
     resp = Client().post("/api/posts/n-plus-one/")
-    assert resp.status_code == 405 and resp["Allow"] == "GET"
+    assert resp.status_code == 405 and resp["Allow"] == "GET, HEAD"
 
 
 # -- POST /api/posts/ ----------------------------------------------------------
@@ -233,7 +233,7 @@ def test_detail_published_draft_and_missing(blog: Blog) -> None:
     missing = Client().get("/api/posts/999999/")
     assert missing.status_code == 404 and "999999" in missing.json()["error"]
     resp = Client().delete(f"/api/posts/{pub.pk}/")
-    assert resp.status_code == 405 and resp["Allow"] == "GET"
+    assert resp.status_code == 405 and resp["Allow"] == "GET, HEAD"
 
 
 # -- POST /api/posts/<id>/publish/ -----------------------------------------
@@ -323,6 +323,7 @@ def test_search(blog: Blog) -> None:
     assert data["query"] == "redis" and data["count"] == 4
     assert all(r["url"].startswith("/posts/published-") for r in data["results"])
     assert Client().get("/api/search/", {"q": "zzzz"}).json()["results"] == []
+    assert Client().head("/api/search/", {"q": "redis"}).status_code == 200
 
 
 @pytest.mark.parametrize("params", [{}, {"q": "x"}, {"q": "  a "}, {"q": "ab", "limit": "0"}])
@@ -334,7 +335,7 @@ def test_search_bad_query(blog: Blog, params: dict[str, str]) -> None:
 
 def test_search_method_not_allowed(blog: Blog) -> None:
     resp = Client().post("/api/search/?q=redis")
-    assert resp.status_code == 405 and resp["Allow"] == "GET"
+    assert resp.status_code == 405 and resp["Allow"] == "GET, HEAD"
 
 
 def test_unknown_api_path_is_json_404(blog: Blog) -> None:
