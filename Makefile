@@ -23,9 +23,10 @@ $(VENV)/.stamp: pyproject.toml
 
 venv: $(VENV)/.stamp
 
+# runserver shows the system checks once; migrate and seed skip them.
 demo: venv
-	cd demo_project && ../$(PY) manage.py migrate --noinput -v 0
-	cd demo_project && ../$(PY) manage.py seed_blog --posts 300 --if-empty
+	cd demo_project && ../$(PY) manage.py migrate --noinput -v 0 --skip-checks
+	cd demo_project && ../$(PY) manage.py seed_blog --posts 300 --if-empty --skip-checks
 	@echo "opskit demo: http://127.0.0.1:8000/  (JSON request logs below; Ctrl-C stops)"
 	cd demo_project && ../$(PY) manage.py runserver 127.0.0.1:8000 --noreload
 
