@@ -116,18 +116,26 @@ def test_hook_installed_once_on_every_connection_and_thread() -> None:
 @pytest.mark.django_db(databases=["default", "other"])
 def test_user_execute_wrapper_block_does_not_remove_the_hook() -> None:
     calls: list[str] = []
+    seen: dict[str, Any] = {}
 
     def mine(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
         calls.append(sql)
         return execute(sql, params, many, context)
 
-    conn = connections["other"]
-    conn.close()
-    # The cursor connects inside the block: connection_created fires there.
-    with conn.execute_wrapper(mine), monitor("wrapped") as stats, conn.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    assert calls == ["SELECT 1"] and stats.count == 1
-    assert conn.execute_wrappers == [query_hook]
+    def worker() -> None:
+        # A fresh thread: the connection opens inside the user's block, so
+        # connection_created fires while their wrapper is the last one.
+        conn = connections["default"]
+        with conn.execute_wrapper(mine), monitor("wrapped") as stats, conn.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        seen["stats"], seen["wrappers"] = stats, list(conn.execute_wrappers)
+        connections.close_all()
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    assert calls == ["SELECT 1"] and seen["stats"].count == 1
+    assert seen["wrappers"] == [query_hook]
 
 
 def test_outside_any_scope_nothing_is_recorded(db: Any) -> None:
