@@ -25,7 +25,9 @@ SAMPLE_LENGTH = 300
 #: cache key, so the cache's memory stays bounded by its entry count.
 MAX_CACHED_SQL = 8192
 
-_COMMENT_RE = re.compile(r"/\*.*?\*/|--[^\n]*", re.S)
+# Strings and comments in one pass, so "--" inside a string or a quote
+# inside a comment cannot derail either.
+_COMMENT_RE = re.compile(r"'(?:[^']|'')*'|/\*.*?\*/|--[^\n]*", re.S)
 _SAVEPOINT_RE = re.compile(
     r"\b(SAVEPOINT|RELEASE\s+SAVEPOINT|ROLLBACK\s+TO\s+SAVEPOINT)\s+(\"[^\"]*\"|`[^`]*`|\w+)",
     re.I,
@@ -68,10 +70,14 @@ class Fingerprint:
         return f"<Fingerprint {self.key} {self.sample[:60]!r}>"
 
 
+def _comment_or_string(m: re.Match[str]) -> str:
+    return "?" if m.group().startswith("'") else " "
+
+
 def normalize(sql: str) -> str:
     """The query's shape: literals and placeholders as ``?``, lists folded."""
     if "--" in sql or "/*" in sql:
-        sql = _COMMENT_RE.sub(" ", sql)
+        sql = _COMMENT_RE.sub(_comment_or_string, sql)
     if "AVEPOINT" in sql or "avepoint" in sql:
         sql = _SAVEPOINT_RE.sub(r"\1 ?", sql)
     if "'" in sql:
