@@ -50,7 +50,8 @@ def test_query_time_is_measured(recorder: Recorder) -> None:
     assert record.db.duration == seconds
 
 
-def test_no_debug_cursor_and_no_connection_queries(recorder: Recorder, db: Any) -> None:
+@pytest.mark.django_db
+def test_no_debug_cursor_and_no_connection_queries(recorder: Recorder) -> None:
     Client().get("/count/?n=5")
     assert recorder.records[0].db.count == 5  # type: ignore[union-attr]
     assert len(connection.queries_log) == 0
@@ -84,7 +85,8 @@ async def test_two_concurrent_async_requests_keep_their_own_counts(
 
 
 @override_settings(OPSKIT={"QUERIES": {"ENABLED": False}})
-def test_disabled_monitor_leaves_record_db_empty(recorder: Recorder, db: Any) -> None:
+@pytest.mark.django_db
+def test_disabled_monitor_leaves_record_db_empty(recorder: Recorder) -> None:
     Client().get("/count/?n=2")
     assert recorder.records[0].db is None
 
@@ -138,7 +140,8 @@ def test_user_execute_wrapper_block_does_not_remove_the_hook() -> None:
     assert seen["wrappers"] == [query_hook]
 
 
-def test_outside_any_scope_nothing_is_recorded(db: Any) -> None:
+@pytest.mark.django_db
+def test_outside_any_scope_nothing_is_recorded() -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     with monitor() as stats:

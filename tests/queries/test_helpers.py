@@ -15,7 +15,11 @@ from tests.testapp.models import Author, Book
 from .conftest import site_of
 from .views import fk_loop, run_queries
 
-pytestmark = [pytest.mark.urls("tests.queries.urls"), pytest.mark.usefixtures("library")]
+pytestmark = [
+    pytest.mark.urls("tests.queries.urls"),
+    pytest.mark.django_db,
+    pytest.mark.usefixtures("library"),
+]
 
 HERE = "tests/queries/test_helpers.py"
 

@@ -12,7 +12,11 @@ from opskit.queries import monitor
 
 from .conftest import Recorder, site_of
 
-pytestmark = [pytest.mark.urls("tests.queries.urls"), pytest.mark.usefixtures("library")]
+pytestmark = [
+    pytest.mark.urls("tests.queries.urls"),
+    pytest.mark.django_db,
+    pytest.mark.usefixtures("library"),
+]
 
 PATTERNS = {
     # name: expected count (8 books, 6 authors, 20 gets)
