@@ -63,7 +63,10 @@ class Scope:
         owned = not isinstance(parent_stats, QueryStats)
         record: context.RequestRecord | None = None
         if owned:
-            record = context.RequestRecord(new_request_id(), path=self.name or "")
+            # Inside a request whose monitor is off, keep its request id so
+            # log lines still correlate.
+            request_id = parent.request_id if parent is not None else new_request_id()
+            record = context.RequestRecord(request_id, path=self.name or "")
             record.view = self.name
         stats = QueryStats(
             record,

@@ -120,9 +120,7 @@ class QueryStats(DBStats):
         self._min_ms = s.N_PLUS_ONE_MIN_MS
         self._min_share = s.N_PLUS_ONE_MIN_SHARE
         self._suppress_pagination = s.SUPPRESS_PAGINATION
-        allow = [a.strip() for a in s.ALLOW if a and a.strip()]
-        self._allow_keys = frozenset(a.lower() for a in allow)
-        self._allow_sites = tuple(allow)
+        self._allow_keys, self._allow_sites = _allow(s)
         self.max_fingerprints = max(1, s.MAX_FINGERPRINTS)
         self._entries: dict[str, dict[str, Entry]] = {}
         self._n_entries = 0
@@ -340,6 +338,23 @@ class QueryStats(DBStats):
             "slow_queries": self.slow_queries,
             "slowest": self.slowest_query(),
         }
+
+
+_allow_cache: dict[int, tuple[QueriesSettings, frozenset[str], tuple[str, ...]]] = {}
+
+
+def _allow(s: QueriesSettings) -> tuple[frozenset[str], tuple[str, ...]]:
+    """The parsed ALLOW list, once per settings object (not per request)."""
+    hit = _allow_cache.get(id(s))
+    if hit is not None and hit[0] is s:
+        return hit[1], hit[2]
+    entries = [a.strip() for a in s.ALLOW if a and a.strip() and not a.strip().startswith(":")]
+    keys = frozenset(a.lower() for a in entries)
+    sites = tuple(entries)
+    if len(_allow_cache) > 8:
+        _allow_cache.clear()
+    _allow_cache[id(s)] = (s, keys, sites)
+    return keys, sites
 
 
 def _route(record: RequestRecord | None) -> str | None:
