@@ -33,6 +33,8 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.text import slugify
 from django.views import View
 
+from opskit.slow import slow_request
+
 from .models import Category, Post, PostQuerySet, Tag
 
 DEFAULT_LIMIT = 20
@@ -429,6 +431,7 @@ def post_list_naive(request: HttpRequest) -> JsonResponse:
 
 
 @api_view(["GET"])
+@slow_request(threshold_ms=200)
 def analytics(request: HttpRequest) -> JsonResponse:
     """``GET /api/analytics/``: per-author statistics (a deliberately heavy view)."""
     require_user(request)

@@ -88,6 +88,9 @@ OPSKIT: dict[str, Any] = {
     "RATELIMIT": {"BACKEND": "redis" if REDIS_URL else "cache"},
     # Loopback, plus e.g. the compose network Prometheus scrapes from.
     "METRICS": {"ALLOWED_IPS": ["127.0.0.0/8", "::1/128", *_csv("METRICS_ALLOWED_IPS")]},
+    # Server-Timing (db;dur=...) for loopback clients: visible in devtools.
+    "QUERIES": {"SERVER_TIMING": True},
+    "SLOW_REQUESTS": {"THRESHOLD_MS": 1000.0},
 }
 
 AUTH_PASSWORD_VALIDATORS: list[dict[str, str]] = []
