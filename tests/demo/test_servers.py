@@ -1,0 +1,117 @@
+"""The demo under a real ASGI server (uvicorn, two worker processes).
+
+The Dockerfile's gunicorn path is exercised by test_deploy.py; this is the
+README's uvicorn command, on a throwaway SQLite database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+DEMO = Path(__file__).resolve().parent.parent.parent / "demo_project"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def fetch(url: str) -> tuple[int, dict[str, str], bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+@pytest.fixture(scope="module")
+def uvicorn_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    tmp = tmp_path_factory.mktemp("uvicorn-demo")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL", "PROMETHEUS_"))
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="demo.settings",
+        DATABASE_URL=f"sqlite:///{tmp / 'demo.sqlite3'}",
+        PYTHONUNBUFFERED="1",
+    )
+    manage = [sys.executable, "manage.py"]
+    for args in (["migrate", "--noinput", "-v", "0"], ["seed_blog", "--posts", "60"]):
+        subprocess.run([*manage, *args, "--skip-checks"], cwd=DEMO, env=env, check=True)
+    port = free_port()
+    log = (tmp / "uvicorn.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "demo.asgi:application",
+            "--workers",
+            "2",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+        ],
+        cwd=DEMO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if fetch(base + "/api/posts/?limit=1")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError((tmp / "uvicorn.log").read_text()[-3000:])
+            time.sleep(0.2)
+        yield base
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+@pytest.mark.slow
+def test_uvicorn_serves_pages_and_api(uvicorn_demo: str) -> None:
+    status, headers, body = fetch(uvicorn_demo + "/")
+    assert status == 200 and b"Latest posts" in body
+    assert len(headers["X-Request-ID"]) == 32
+    status, _, body = fetch(uvicorn_demo + "/api/posts/?limit=5")
+    data = json.loads(body)
+    assert status == 200 and len(data["results"]) == 5 and data["count"] > 20
+    post = data["results"][0]
+    status, _, body = fetch(f"{uvicorn_demo}/api/posts/{post['id']}/")
+    assert status == 200 and json.loads(body)["slug"] == post["slug"]
+    # The async search view, natively async under ASGI.
+    status, _, body = fetch(uvicorn_demo + "/api/search/?q=latency")
+    assert status == 200 and json.loads(body)["query"] == "latency"
+    status, _, body = fetch(uvicorn_demo + "/api/search/")
+    assert status == 400 and "q" in json.loads(body)["fields"]
+    status, _, body = fetch(uvicorn_demo + "/api/analytics/")
+    assert status == 401
