@@ -112,3 +112,12 @@ def test_admin_publish_action(blog: Blog) -> None:
             "status", flat=True
         )
     ) == {"published"}
+
+
+def test_admin_static_files_are_served() -> None:
+    resp = Client().get("/static/admin/css/base.css")
+    assert resp.status_code == 200
+    assert b"".join(resp.streaming_content).startswith(b"/*")  # type: ignore[attr-defined]
+    assert Client().get("/static/admin/css/nope.css").status_code == 404
+    # Traversal out of the static directories is refused (SuspiciousFileOperation).
+    assert Client().get("/static/../settings.py").status_code == 400
