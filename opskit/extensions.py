@@ -67,6 +67,7 @@ BUILTIN_EXTENSIONS: list[tuple[str, str]] = [
     # -- queries (issue 6) --
     # -- slow requests (issue 6) --
     # -- metrics (issue 4) --
+    ("METRICS", "opskit.metrics.extension.MetricsExtension"),
     # -- health (issue 7) --
     # -- logging (issue 3) --
 ]
