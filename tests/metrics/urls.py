@@ -12,6 +12,7 @@ urlpatterns = [
     path("m/aboom/", views.async_boom_view),
     path("m/db/", views.db_view),
     path("m/work/<int:pk>/", views.work_view),
+    path("m/warm/<int:pk>/", views.work_view),
     path("m/pid/", views.pid_view),
     path("m/hold/", views.hold_view),
 ]
