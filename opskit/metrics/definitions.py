@@ -30,6 +30,7 @@ from prometheus_client.registry import REGISTRY, Collector
 from ..conf import MetricsSettings, get_settings, on_reload
 from ..context import RequestRecord
 from ..middleware import UNMATCHED_ROUTE
+from .collector import SystemCollector
 
 __all__ = [
     "DB_QUERY_COUNT_BUCKETS",
@@ -222,8 +223,6 @@ class Metrics:
         if not is_multiprocess():
             # In multi-process mode a custom collector in a worker's registry
             # is never scraped; the /metrics view adds one per scrape instead.
-            from .collector import SystemCollector
-
             self.system = SystemCollector()
         self.routes = _Bounded(500, OVERFLOW_ROUTE, "http_route")
         self.error_types = _Bounded(MAX_ERROR_TYPES, OTHER, "error_type")
@@ -274,12 +273,12 @@ class Metrics:
         db = record.db
         if db is not None:
             self.db_queries_per_request.observe(db.count)
-            for alias, (count, seconds) in db.by_alias.items():
+            for alias, stats in db.by_alias.items():  # alias: [count, seconds]
                 pair = self._alias_children.get(alias)
                 if pair is None:
                     pair = self._alias_child(alias)
-                pair[0].observe(seconds)
-                pair[1].inc(count)
+                pair[0].observe(stats[1])
+                pair[1].inc(stats[0])
 
     def _request_child(self, key: tuple[Any, ...]) -> Any:
         method, route, status, error_type = key
