@@ -13,6 +13,8 @@ CHECK_MODULES: tuple[str, ...] = (
     "opskit.metrics.checks",
     # -- ratelimit (issue 5) --
     # -- queries (issue 6) --
+    "opskit.queries.checks",
+    "opskit.slow",
     # -- health (issue 7) --
     # -- sentry (issue 8) --
 )
@@ -23,6 +25,7 @@ READY_HOOKS: tuple[str, ...] = (
     # -- metrics (issue 4) --
     "opskit.metrics.receivers.connect",
     # -- queries (issue 6) --
+    "opskit.queries.hook.install",
     # -- health (issue 7) --
     # -- sentry (issue 8) --
 )
