@@ -120,7 +120,9 @@ def test_active_requests_counts_the_scrape_in_flight(fresh: Metrics) -> None:
     assert total(scrape(), "http_server_active_requests") == 1
 
 
-def test_database_statistics_from_the_record(fresh: Metrics) -> None:
+def test_database_statistics_from_the_record(fresh: Metrics, settings: Any) -> None:
+    # The view fills record.db itself, as the query monitor would.
+    settings.OPSKIT = {**settings.OPSKIT, "QUERIES": {"ENABLED": False}}
     c = Client()
     for _ in range(2):
         assert c.get("/m/db/").status_code == 200
@@ -136,6 +138,21 @@ def test_database_statistics_from_the_record(fresh: Metrics) -> None:
     assert total(samples, "opskit_db_query_duration_seconds_sum", alias="default") == pytest.approx(
         0.024
     )
+
+
+@pytest.mark.django_db
+def test_real_queries_through_the_query_monitor(fresh: Metrics) -> None:
+    assert Client().get("/m/queries/").status_code == 200
+    assert Client().get("/m/sync/1/").status_code == 200  # measured: zero queries
+    samples = scrape()
+    assert total(samples, "opskit_db_queries_per_request_count") == 2
+    assert total(samples, "opskit_db_queries_per_request_bucket", le="0.0") == 1
+    assert total(samples, "opskit_db_queries_per_request_sum") == 9
+    assert total(samples, "opskit_db_queries_total", alias="default") == 9
+    assert total(samples, "opskit_db_query_duration_seconds_count", alias="default") == 1
+    assert total(samples, "opskit_db_query_duration_seconds_sum", alias="default") > 0
+    # The query monitor reported the repeated lookup through its signal.
+    assert total(samples, "opskit_db_n_plus_one_total", alias="default") == 1
 
 
 def test_custom_buckets(configure: Any) -> None:

@@ -11,6 +11,7 @@ urlpatterns = [
     path("m/boom/", views.boom_view),
     path("m/aboom/", views.async_boom_view),
     path("m/db/", views.db_view),
+    path("m/queries/", views.queries_view),
     path("m/work/<int:pk>/", views.work_view),
     path("m/warm/<int:pk>/", views.work_view),
     path("m/pid/", views.pid_view),

@@ -60,3 +60,14 @@ def hold_view(request: HttpRequest) -> JsonResponse:
     os.replace(path + ".tmp", path)
     time.sleep(20)
     return JsonResponse({"pid": os.getpid()})
+
+
+def queries_view(request: HttpRequest) -> HttpResponse:
+    """Real queries: three counts, then the same lookup six times (an N+1)."""
+    from tests.testapp.models import Author
+
+    for _ in range(3):
+        Author.objects.count()
+    for i in range(6):
+        Author.objects.filter(pk=i).first()
+    return HttpResponse(b"ok")
