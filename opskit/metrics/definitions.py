@@ -346,7 +346,10 @@ def _register(registry: CollectorRegistry, collector: Collector) -> None:
         # Same names already there: an earlier bundle of ours that escaped
         # the bookkeeping (a module reload).  Replace ours; never a stranger's.
         mapping: dict[str, Any] = getattr(registry, "_names_to_collectors", {})
-        names = registry._get_names(collector)  # type: ignore[no-untyped-call]
+        get_names = getattr(registry, "_get_names", None)  # prometheus-client internals
+        if get_names is None:
+            raise
+        names = get_names(collector)
         clashing = {id(mapping[n]): mapping[n] for n in names if n in mapping}
         if not clashing or not all(_same_kind(c, collector) for c in clashing.values()):
             raise

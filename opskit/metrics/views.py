@@ -22,6 +22,7 @@ from prometheus_client.exposition import choose_encoder
 
 from ..client import Network, client_address, parse_networks
 from ..conf import MetricsSettings, get_settings, on_reload
+from ..extensions import report_internal_error
 from .definitions import get_metrics, is_multiprocess
 
 __all__ = ["is_allowed", "metrics_view", "scrape_registry"]
@@ -94,7 +95,18 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         response["Cache-Control"] = "no-store"
         return response
     encoder, content_type = choose_encoder(request.META.get("HTTP_ACCEPT", ""))
-    response = HttpResponse(encoder(scrape_registry()), content_type=content_type)
+    try:
+        body = encoder(scrape_registry())
+    except Http404:
+        raise
+    except Exception as exc:  # a bad REGISTRY (opskit.E201), an unreadable directory
+        report_internal_error("metrics exposition", exc)
+        response = HttpResponse(
+            b"metrics unavailable\n", status=503, content_type="text/plain; charset=utf-8"
+        )
+        response["Cache-Control"] = "no-store"
+        return response
+    response = HttpResponse(body, content_type=content_type)
     response["Cache-Control"] = "no-store"
     response["Vary"] = "Accept"
     return response

@@ -157,6 +157,9 @@ def test_bad_registry_setting(settings: Any, path: str) -> None:
     settings.OPSKIT = {**settings.OPSKIT, "METRICS": {"REGISTRY": path}}
     assert MetricsExtension().active is False
     assert Client().get("/sync/1/").status_code == 200
+    # The endpoint says so plainly instead of failing with a 500.
+    response = Client().get("/metrics")
+    assert response.status_code == 503 and response.content == b"metrics unavailable\n"
 
 
 def test_metric_names_list_matches_the_exposition(fresh: Any) -> None:
