@@ -193,3 +193,42 @@ def _scrape(base: str) -> list[Any]:
     status, body = _get(f"{base}/metrics")
     assert status == 200, body
     return parse(body.decode())
+
+
+class _Log:
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str]] = []
+
+    def info(self, msg: str, *args: Any) -> None:
+        self.lines.append(("info", msg % args))
+
+    def warning(self, msg: str, *args: Any) -> None:
+        self.lines.append(("warning", msg % args))
+
+
+def test_hooks_without_and_with_a_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gunicorn.config import Config
+
+    from opskit import gunicorn as hooks
+
+    cfg = Config()
+    cfg.set("workers", 3)
+    server = type("Arbiter", (), {"cfg": cfg, "log": _Log()})()
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    hooks.on_starting(server)
+    assert server.log.lines[0][0] == "warning" and "3 workers" in server.log.lines[0][1]
+    hooks.child_exit(server, type("Worker", (), {"pid": 1234})())  # no directory: no-op
+
+    target = tmp_path / "new" / "mp"
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(target))
+    hooks.on_starting(server)  # creates it
+    assert target.is_dir()
+    (target / "counter_1.db").write_bytes(b"x")
+    (target / "gauge_livesum_1234.db").write_bytes(b"x")
+    (target / "keep.txt").write_text("not ours")
+    hooks.child_exit(server, type("Worker", (), {"pid": 1234})())
+    assert sorted(p.name for p in target.iterdir()) == ["counter_1.db", "keep.txt"]
+    assert hooks.clean_multiprocess_dir(str(target)) == 1
+    assert [p.name for p in target.iterdir()] == ["keep.txt"]
