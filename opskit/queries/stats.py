@@ -145,6 +145,8 @@ class QueryStats(DBStats):
             per_alias[1] += duration
         fp: Fingerprint | None = None
         if self._track:
+            if sql.__class__ is not str:  # psycopg sql.Composed and friends
+                sql = str(sql)
             cache = fp_mod._cached
             if cache is None:
                 cache = fp_mod.get_cache()
