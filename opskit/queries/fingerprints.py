@@ -91,7 +91,15 @@ def normalize(sql: str) -> str:
     if ":" in sql:
         sql = _COLON_RE.sub("?", sql)
     sql = _NUMBER_RE.sub("?", sql)
-    sql = " ".join(sql.split())
+    if (
+        "  " in sql
+        or "\n" in sql
+        or "\t" in sql
+        or "\r" in sql
+        or sql[:1] == " "
+        or sql[-1:] == " "
+    ):
+        sql = " ".join(sql.split())
     if "IN (?" in sql:
         sql = _IN_RE.sub("IN (...)", sql)
     if " in (" in sql or " in(" in sql or " IN(" in sql:
