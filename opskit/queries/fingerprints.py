@@ -155,6 +155,8 @@ _cached: Callable[[str], Fingerprint] | None = None
 
 def fingerprint(sql: str) -> Fingerprint:
     """The cached fingerprint of ``sql`` (the hot path calls the cache directly)."""
+    if not isinstance(sql, str):  # psycopg sql.Composed and friends
+        sql = str(sql)
     if len(sql) > MAX_CACHED_SQL:
         return compute(sql)
     return get_cache()(sql)
