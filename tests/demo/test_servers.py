@@ -44,9 +44,13 @@ def uvicorn_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         for k, v in os.environ.items()
         if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL", "PROMETHEUS_"))
     }
+    # uvicorn has no master hooks: the README says to start from an empty
+    # directory, which a fresh temporary one is.
+    (tmp / "metrics").mkdir()
     env.update(
         DJANGO_SETTINGS_MODULE="demo.settings",
         DATABASE_URL=f"sqlite:///{tmp / 'demo.sqlite3'}",
+        PROMETHEUS_MULTIPROC_DIR=str(tmp / "metrics"),
         PYTHONUNBUFFERED="1",
     )
     manage = [sys.executable, "manage.py"]
@@ -79,7 +83,7 @@ def uvicorn_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         deadline = time.monotonic() + 60
         while True:
             try:
-                if fetch(base + "/api/posts/?limit=1")[0] == 200:
+                if fetch(base + "/")[0] == 200:
                     break
             except OSError:
                 pass
@@ -115,3 +119,28 @@ def test_uvicorn_serves_pages_and_api(uvicorn_demo: str) -> None:
     assert status == 400 and "q" in json.loads(body)["fields"]
     status, _, body = fetch(uvicorn_demo + "/api/analytics/")
     assert status == 401
+
+
+def detail_count(base: str) -> float:
+    status, headers, body = fetch(base + "/metrics")
+    assert status == 200 and headers["Content-Type"].startswith("text/plain")
+    counted = 0.0
+    for line in body.decode().splitlines():
+        if line.startswith("http_server_request_duration_seconds_count{") and (
+            'http_route="api/posts/<int:pk>/"' in line
+        ):
+            counted += float(line.rsplit(" ", 1)[1])
+    return counted
+
+
+@pytest.mark.slow
+def test_uvicorn_metrics_merge_the_workers(uvicorn_demo: str) -> None:
+    _, _, body = fetch(uvicorn_demo + "/api/posts/?limit=3")
+    ids = [p["id"] for p in json.loads(body)["results"]]
+    before = detail_count(uvicorn_demo)
+    n = 15
+    for i in range(n):
+        assert fetch(f"{uvicorn_demo}/api/posts/{ids[i % 3]}/")[0] == 200
+    # Each request counted once, by whichever of the two workers served it,
+    # and one scrape reports them all.
+    assert detail_count(uvicorn_demo) - before == n
