@@ -11,6 +11,7 @@ CHECK_MODULES: tuple[str, ...] = (
     # -- logging (issue 3) --
     # -- metrics (issue 4) --
     # -- ratelimit (issue 5) --
+    "opskit.ratelimit.checks",
     # -- queries (issue 6) --
     # -- health (issue 7) --
     # -- sentry (issue 8) --
