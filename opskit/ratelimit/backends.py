@@ -129,6 +129,8 @@ return out
 SCRIPT_SHA = hashlib.sha1(GCRA_SCRIPT.encode()).hexdigest()
 
 Reply = list[int]
+#: Decisions in flight per event loop (and so connections); more wait.
+ASYNC_CONNECTIONS = 16
 
 
 class Unavailable(Exception):
@@ -162,6 +164,11 @@ class Breaker:
         if self.open_until is None:
             return 0.0
         return max(0.0, self.open_until - time.monotonic())
+
+    def blocked(self) -> bool:
+        """Open and not yet due for a trial (a cheap re-check after a wait)."""
+        until = self.open_until
+        return until is not None and time.monotonic() < until
 
     def allow(self) -> bool:
         until = self.open_until
@@ -242,6 +249,8 @@ class Backend:
             raise Unavailable("breaker open")
         try:
             reply = await self.aevaluate(keys, args)
+        except Unavailable:
+            raise
         except Exception as exc:
             breaker.failure(exc)
             raise Unavailable(type(exc).__name__) from exc
@@ -301,7 +310,7 @@ class RedisBackend(Backend):
         self.timeout = timeout
         self.breaker = breaker
         self._pool: Any = None
-        self._apools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
+        self._apools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Any, Any]] = (
             weakref.WeakKeyDictionary()
         )
         self._lock = threading.Lock()
@@ -314,9 +323,7 @@ class RedisBackend(Backend):
         # Only where and who: the alias's timeouts, retries and extras
         # (maintenance notifications, client-side caching) are not ours.
         kwargs = {
-            k: v
-            for k, v in pool.connection_kwargs.items()
-            if k in _CARRIED or k.startswith("ssl_")
+            k: v for k, v in pool.connection_kwargs.items() if k in _CARRIED or k.startswith("ssl_")
         }
         kwargs.update(
             socket_timeout=self.timeout,
@@ -342,10 +349,10 @@ class RedisBackend(Backend):
                 pool = self._pool
         return pool
 
-    def apool(self) -> Any:
+    def apool(self) -> tuple[Any, asyncio.Semaphore]:
         loop = asyncio.get_running_loop()
-        pool = self._apools.get(loop)
-        if pool is None:
+        entry = self._apools.get(loop)
+        if entry is None:
             from redis.asyncio import connection as aconn
             from redis.asyncio.retry import Retry
             from redis.backoff import NoBackoff
@@ -356,8 +363,10 @@ class RedisBackend(Backend):
             pool = aconn.ConnectionPool(
                 connection_class=acls, retry=Retry(NoBackoff(), 0), **kwargs
             )
-            self._apools[loop] = pool
-        return pool
+            # A burst of coroutines must not open hundreds of sockets at once
+            # and then miss the short timeout because the loop is busy.
+            entry = self._apools[loop] = (pool, asyncio.Semaphore(ASYNC_CONNECTIONS))
+        return entry
 
     def evaluate(self, keys: Sequence[str], args: Sequence[str | int]) -> Reply:
         from redis.exceptions import NoScriptError, ResponseError
@@ -385,23 +394,28 @@ class RedisBackend(Backend):
     async def aevaluate(self, keys: Sequence[str], args: Sequence[str | int]) -> Reply:
         from redis.exceptions import NoScriptError, ResponseError
 
-        pool = self.apool()
-        conn = await pool.get_connection()
-        try:
+        pool, gate = self.apool()
+        async with gate:
+            # The wait for a slot is not the backend's fault and is not
+            # timed; but if the breaker opened meanwhile, do not queue on it.
+            if self.breaker.blocked():
+                raise Unavailable("breaker open")
+            conn = await pool.get_connection()
             try:
-                await conn.send_command("EVALSHA", SCRIPT_SHA, len(keys), *keys, *args)
-                reply: Reply = await conn.read_response()
-            except NoScriptError:
-                await conn.send_command("EVAL", GCRA_SCRIPT, len(keys), *keys, *args)
-                reply = await conn.read_response()
-            return reply
-        except ResponseError:
-            raise
-        except BaseException:
-            await conn.disconnect(nowait=True)
-            raise
-        finally:
-            await pool.release(conn)
+                try:
+                    await conn.send_command("EVALSHA", SCRIPT_SHA, len(keys), *keys, *args)
+                    reply: Reply = await conn.read_response()
+                except NoScriptError:
+                    await conn.send_command("EVAL", GCRA_SCRIPT, len(keys), *keys, *args)
+                    reply = await conn.read_response()
+                return reply
+            except ResponseError:
+                raise
+            except BaseException:
+                await conn.disconnect(nowait=True)
+                raise
+            finally:
+                await pool.release(conn)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -416,9 +430,9 @@ class RedisBackend(Backend):
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
-        pool = self._apools.pop(loop, None)
-        if pool is not None:
-            await pool.disconnect()
+        entry = self._apools.pop(loop, None)
+        if entry is not None:
+            await entry[0].disconnect()
 
 
 #: Backends replaced by a settings reload whose async pools are still open.

@@ -74,6 +74,10 @@ class Decision:
     limits: tuple[LimitState, ...] = ()
     retry_after: float = 0.0
     fail_open: bool = True
+    #: The backend's clock at the decision (Unix seconds; Redis server time).
+    at: float = 0.0
+    #: Why the backend could not decide (``"TimeoutError"``, ``"breaker open"``).
+    error: str | None = None
 
     @property
     def remaining(self) -> int | None:
@@ -212,9 +216,7 @@ class Limiter:
         if not isinstance(scope, str) or not scope:
             raise ValueError("scope must be a non-empty string")
         self.scope = scope
-        self.methods = (
-            None if methods is None else frozenset(m.upper() for m in _as_list(methods))
-        )
+        self.methods = None if methods is None else frozenset(m.upper() for m in _as_list(methods))
         if not isinstance(cost, int) or cost < 0:
             raise ValueError("cost must be a non-negative integer")
         self.cost = cost
@@ -291,17 +293,23 @@ class Limiter:
                 retry = st.retry_after
             limits.append(st)
         fail_open = s.FAIL_OPEN if self.fail_open is None else self.fail_open
+        at = reply[1] / 1e6
+        states = tuple(limits)
         if reply[0]:
-            return Decision(True, False, "allowed", self.scope, ident, tuple(limits), 0.0, fail_open)
+            return Decision(True, False, "allowed", self.scope, ident, states, 0.0, fail_open, at)
         shadow = s.SHADOW if self.shadow is None else self.shadow
         if shadow:
-            return Decision(True, True, "shadow", self.scope, ident, tuple(limits), retry, fail_open)
-        return Decision(False, True, "limited", self.scope, ident, tuple(limits), retry, fail_open)
+            return Decision(True, True, "shadow", self.scope, ident, states, retry, fail_open, at)
+        return Decision(False, True, "limited", self.scope, ident, states, retry, fail_open, at)
 
-    def _failed(self, s: RateLimitSettings, ident: str, backend: Backend) -> Decision:
+    def _failed(
+        self, s: RateLimitSettings, ident: str, backend: Backend, exc: Unavailable
+    ) -> Decision:
         fail_open = s.FAIL_OPEN if self.fail_open is None else self.fail_open
         retry = max(backend.breaker.remaining(), 1.0)
-        return Decision(fail_open, False, "error", self.scope, ident, (), retry, fail_open)
+        return Decision(
+            fail_open, False, "error", self.scope, ident, (), retry, fail_open, 0.0, str(exc)
+        )
 
     # -- sync and async entry points -----------------------------------------
 
@@ -316,8 +324,8 @@ class Limiter:
                 backend = get_backend()
                 try:
                     reply = backend.run(self.keys(ident, s.KEY_PREFIX), self._args)
-                except Unavailable:
-                    early = self._failed(s, ident, backend)
+                except Unavailable as exc:
+                    early = self._failed(s, ident, backend, exc)
                 else:
                     early = self._finish(s, ident, reply)
         _report(early, None if isinstance(request_or_key, str) else request_or_key)
@@ -334,8 +342,8 @@ class Limiter:
                 backend = get_backend()
                 try:
                     reply = await backend.arun(self.keys(ident, s.KEY_PREFIX), self._args)
-                except Unavailable:
-                    early = self._failed(s, ident, backend)
+                except Unavailable as exc:
+                    early = self._failed(s, ident, backend, exc)
                 else:
                     early = self._finish(s, ident, reply)
         _report(early, None if isinstance(request_or_key, str) else request_or_key)

@@ -68,6 +68,7 @@ def ratelimit(
     view's dotted name.  ``block=False`` only sets ``request.ratelimit``.
     Raises ``ValueError`` at decoration for a bad rate, key or burst.
     """
+
     def decorator(view: V) -> V:
         where = f"{view.__module__}.{view.__qualname__}"
         # Recorded before validation so the system check reports it too.

@@ -193,7 +193,9 @@ def test_forwarded_for_honoured_from_trusted_proxy(settings: Any, rl_prefix: str
     settings.OPSKIT = cfg
     c = Client()
     codes = [
-        c.get("/ip/", REMOTE_ADDR="10.9.0.1", HTTP_X_FORWARDED_FOR=f"198.51.100.{i // 3}").status_code
+        c.get(
+            "/ip/", REMOTE_ADDR="10.9.0.1", HTTP_X_FORWARDED_FOR=f"198.51.100.{i // 3}"
+        ).status_code
         for i in range(6)
     ]
     assert codes == [200] * 6

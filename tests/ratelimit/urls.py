@@ -11,7 +11,9 @@ from opskit.ratelimit import RateLimitMixin, ratelimit
 
 def _body(request: HttpRequest) -> JsonResponse:
     d = getattr(request, "ratelimit", None)
-    return JsonResponse({"outcome": d.outcome if d else None, "remaining": d.remaining if d else None})
+    return JsonResponse(
+        {"outcome": d.outcome if d else None, "remaining": d.remaining if d else None}
+    )
 
 
 @ratelimit(rate="3/m", key="ip")
