@@ -15,7 +15,7 @@ reads no settings.
 
 from __future__ import annotations
 
-from .core import Decision, LimitState, Limiter, adecide, decide
+from .core import Decision, Limiter, LimitState, adecide, decide
 from .decorators import RateLimitMixin, ratelimit
 from .rates import Rate, parse_rates
 

@@ -44,7 +44,7 @@ DECLARED: list[tuple[str, Any, Any]] = []
 ExemptFunc = Callable[[HttpRequest], bool]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class LimitState:
     """One limit's usage after a decision."""
 
@@ -56,7 +56,7 @@ class LimitState:
     retry_after: float
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Decision:
     """The answer for one request (also ``request.ratelimit``).
 
@@ -235,11 +235,11 @@ class Limiter:
         self._args: list[str | int] = [str(cost)]
         for r, b in zip(self.rates, bursts, strict=True):
             if strict:
-                self._suffixes.append(f"z{r.limit}/{r.period_us}")
+                self._suffixes.append(f"z{r.limit}:{r.period_us // 1000}")
                 self._args += ["z", str(r.period_us), str(r.limit)]
             else:
                 interval = max(1, round(r.period_us / r.limit))
-                self._suffixes.append(f"g{r.limit}/{r.period_us}/{b}")
+                self._suffixes.append(f"g{r.limit}:{r.period_us // 1000}")
                 self._args += ["g", str(interval), str(interval * b)]
 
     # -- the pieces of a decision ---------------------------------------------

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rest_framework.throttling import BaseThrottle
+from rest_framework.throttling import BaseThrottle  # type: ignore[import-untyped]
 
 from .core import DECLARED, Decision, Limiter
 from .keys import KeySpec
