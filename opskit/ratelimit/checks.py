@@ -4,7 +4,7 @@
 * ``opskit.E302`` an invalid key declared on a view, mixin or throttle.
 * ``opskit.E303`` an invalid CIDR range in ``RATELIMIT.ALLOW_LIST``.
 * ``opskit.E304`` ``RATELIMIT.BACKEND`` or ``RATELIMIT.HEADERS`` is not a known value.
-* ``opskit.E305`` the ``redis`` backend's ``CACHE`` alias is missing or not django-redis.
+* ``opskit.E305`` limits are declared but the ``CACHE`` alias is missing or not django-redis.
 * ``opskit.W301`` the ``cache`` backend on a cache that is not shared or atomic.
 * ``opskit.W302`` ``SOCKET_TIMEOUT`` is not in (0, 1] s: a hung Redis stalls requests.
 """
@@ -111,7 +111,10 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     caches = getattr(settings, "CACHES", {}) or {}
     conf = caches.get(s.CACHE)
     backend = str((conf or {}).get("BACKEND", ""))
-    if s.BACKEND == "redis" and not backend.startswith("django_redis."):
+    _load_urlconf()
+    # A project that limits nothing needs no Redis: say so only when a
+    # limit is declared somewhere.
+    if DECLARED and s.BACKEND == "redis" and not backend.startswith("django_redis."):
         errors.append(
             Error(
                 f"OPSKIT RATELIMIT.CACHE {s.CACHE!r} is "

@@ -7,8 +7,8 @@
         key = "user_or_ip"
 
 ``allow_request`` is one round trip; DRF answers 429 with ``Retry-After`` from
-``wait()``.  A backend failure follows ``FAIL_OPEN`` (fail closed refuses,
-with ``wait()`` = the breaker's cooldown).  Importing this module imports DRF;
+``wait()``.  A backend failure follows ``FAIL_OPEN``; failing closed answers
+503 (:class:`LimiterUnavailable`), not 429.  Importing this module imports DRF;
 nothing else in opskit does.
 """
 
@@ -16,12 +16,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from rest_framework.exceptions import APIException  # type: ignore[import-untyped]
 from rest_framework.throttling import BaseThrottle  # type: ignore[import-untyped]
 
 from .core import DECLARED, Decision, Limiter
 from .keys import KeySpec
 
-__all__ = ["OpsKitThrottle"]
+__all__ = ["LimiterUnavailable", "OpsKitThrottle"]
+
+
+class LimiterUnavailable(APIException):  # type: ignore[misc]
+    """The limiter failed and this throttle fails closed: 503, not 429."""
+
+    status_code = 503
+    default_detail = "The rate limiter is unavailable; this endpoint is closed until it returns."
+    default_code = "rate_limiter_unavailable"
 
 
 class OpsKitThrottle(BaseThrottle):  # type: ignore[misc]
@@ -65,6 +74,8 @@ class OpsKitThrottle(BaseThrottle):  # type: ignore[misc]
             django_request.user = request.user
         self.decision: Decision = self.get_ratelimiter().decide(django_request)
         django_request.ratelimit = self.decision
+        if self.decision.outcome == "error" and not self.decision.allowed:
+            raise LimiterUnavailable()
         return self.decision.allowed
 
     def wait(self) -> float | None:

@@ -80,3 +80,29 @@ def test_drf_throttle() -> None:
     assert codes == [200, 200, 429]
     r = view(factory.get("/", REMOTE_ADDR="192.0.2.50"))
     assert int(r["Retry-After"]) >= 1
+
+
+@pytest.mark.django_db
+def test_drf_throttle_fail_closed_is_503(settings: Any, rl_prefix: str) -> None:
+    from rest_framework.response import Response
+    from rest_framework.test import APIRequestFactory
+    from rest_framework.views import APIView
+
+    from opskit.ratelimit.drf import OpsKitThrottle
+
+    settings.OPSKIT = rl_settings(KEY_PREFIX=rl_prefix, CACHE="missing", FAIL_OPEN=False)
+
+    class Throttle(OpsKitThrottle):
+        rate = "2/m"
+
+    class View(APIView):
+        throttle_classes = [Throttle]
+        authentication_classes: list[Any] = []
+        permission_classes: list[Any] = []
+
+        def get(self, request: Any) -> Response:
+            return Response({"ok": True})
+
+    r = View.as_view()(APIRequestFactory().get("/"))
+    assert r.status_code == 503
+    assert r.data["detail"].code == "rate_limiter_unavailable"

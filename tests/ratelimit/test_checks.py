@@ -71,11 +71,16 @@ def test_e304_backend_and_headers(settings: Any) -> None:
     assert _ids(check_settings()).count("opskit.E304") == 2
 
 
-def test_e305_redis_backend_needs_django_redis(settings: Any) -> None:
+def test_e305_redis_backend_needs_django_redis(settings: Any, declared: Any) -> None:
+    class Limited(RateLimitMixin):
+        rate = "1/s"
+
     settings.OPSKIT = rl_settings(CACHE="default")  # LocMem in the test settings
     assert _ids(check_settings()) == ["opskit.E305"]
     settings.OPSKIT = rl_settings(CACHE="nope")
     assert _ids(check_settings()) == ["opskit.E305"]
+    declared.clear()  # nothing limited anywhere: no Redis needed
+    assert _ids(check_settings()) == []
 
 
 def test_w301_unshared_cache(settings: Any) -> None:
