@@ -322,6 +322,32 @@ def _fit(cls: type[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
     return fitted
 
 
+_timeout = getattr(asyncio, "timeout", None)
+
+
+async def _exchange(conn: Any, keys: Sequence[str], tail: bytes, nargs: int) -> Any:
+    from redis.exceptions import NoScriptError
+
+    await conn.send_packed_command([_pack(_EVALSHA, keys, tail, nargs)], False)
+    try:
+        return await conn.read_response()
+    except NoScriptError:
+        await conn.send_packed_command([_pack(_EVAL, keys, tail, nargs)], False)
+        return await conn.read_response()
+
+
+class _LoopConnections:
+    """Idle async connections of one event loop, and the in-flight gate."""
+
+    def __init__(self, cls: type[Any], kwargs: dict[str, Any]) -> None:
+        self.cls = cls
+        self.kwargs = kwargs
+        self.idle: list[Any] = []
+        # A burst of coroutines must not open hundreds of sockets at once
+        # and then miss the short timeout because the loop is busy.
+        self.gate = asyncio.Semaphore(ASYNC_CONNECTIONS)
+
+
 class RedisBackend(Backend):
     """The limiter's own short-timeout, no-retry path to a django-redis alias."""
 
@@ -334,7 +360,7 @@ class RedisBackend(Backend):
         self._pid = os.getpid()
         self._factory: tuple[type[Any], dict[str, Any]] | None = None
         self._tails: dict[tuple[str | int, ...], bytes] = {}
-        self._apools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Any, Any]] = (
+        self._apools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopConnections] = (
             weakref.WeakKeyDictionary()
         )
         self._lock = threading.Lock()
@@ -356,7 +382,8 @@ class RedisBackend(Backend):
         )
         return pool.connection_class, kwargs
 
-    def apool(self) -> tuple[Any, asyncio.Semaphore]:
+    def apool(self) -> _LoopConnections:
+        """This event loop's idle connections (asyncio sockets belong to one loop)."""
         loop = asyncio.get_running_loop()
         entry = self._apools.get(loop)
         if entry is None:
@@ -366,13 +393,10 @@ class RedisBackend(Backend):
 
             cls, kwargs = self._kwargs()
             acls = getattr(aconn, _SYNC_TO_ASYNC_CLASS.get(cls.__name__, "Connection"))
-            kwargs = _fit(acls, kwargs)
-            pool = aconn.ConnectionPool(
-                connection_class=acls, retry=Retry(NoBackoff(), 0), **kwargs
-            )
-            # A burst of coroutines must not open hundreds of sockets at once
-            # and then miss the short timeout because the loop is busy.
-            entry = self._apools[loop] = (pool, asyncio.Semaphore(ASYNC_CONNECTIONS))
+            # No per-operation timeout (redis-py wraps each send in a task for
+            # it); aevaluate puts one deadline around the whole exchange.
+            kwargs = dict(_fit(acls, kwargs), retry=Retry(NoBackoff(), 0), socket_timeout=None)
+            entry = self._apools[loop] = _LoopConnections(acls, kwargs)
         return entry
 
     def _tail(self, args: Sequence[str | int]) -> bytes:
@@ -426,31 +450,33 @@ class RedisBackend(Backend):
         return _parse(reply)
 
     async def aevaluate(self, keys: Sequence[str], args: Sequence[str | int]) -> Reply:
-        from redis.exceptions import NoScriptError, ResponseError
+        from redis.exceptions import ResponseError
 
-        pool, gate = self.apool()
-        async with gate:
+        state = self.apool()
+        async with state.gate:
             # The wait for a slot is not the backend's fault and is not
             # timed; but if the breaker opened meanwhile, do not queue on it.
             if self.breaker.blocked():
                 raise Unavailable("breaker open")
-            conn = await pool.get_connection()
+            idle = state.idle
+            conn = idle.pop() if idle else state.cls(**state.kwargs)
             tail = self._tail(args)
             try:
-                try:
-                    await conn.send_packed_command([_pack(_EVALSHA, keys, tail, len(args))], False)
-                    reply = await conn.read_response()
-                except NoScriptError:
-                    await conn.send_packed_command([_pack(_EVAL, keys, tail, len(args))], False)
-                    reply = await conn.read_response()
-                return _parse(reply)
+                if _timeout is not None:
+                    async with _timeout(self.timeout):
+                        reply = await _exchange(conn, keys, tail, len(args))
+                else:  # Python 3.10
+                    reply = await asyncio.wait_for(
+                        _exchange(conn, keys, tail, len(args)), self.timeout
+                    )
             except ResponseError:
+                idle.append(conn)
                 raise
             except BaseException:
                 await conn.disconnect(nowait=True)
                 raise
-            finally:
-                await pool.release(conn)
+            idle.append(conn)
+            return _parse(reply)
 
     def close(self) -> None:
         idle, self._idle = self._idle, []
@@ -467,7 +493,9 @@ class RedisBackend(Backend):
             return
         entry = self._apools.pop(loop, None)
         if entry is not None:
-            await entry[0].disconnect()
+            idle, entry.idle = entry.idle, []
+            for conn in idle:
+                await conn.disconnect()
 
 
 #: Backends replaced by a settings reload whose async pools are still open.
