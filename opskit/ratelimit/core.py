@@ -22,7 +22,7 @@ from .. import context
 from ..conf import RateLimitSettings, get_settings, on_reload
 from ..signals import ratelimit_decided
 from .backends import Backend, Breaker, CacheBackend, RedisBackend, Unavailable
-from .keys import KeySpec, allow_listed, resolve_key
+from .keys import KeySpec, allow_listed, request_user, resolve_key
 from .rates import Rate, parse_rates
 
 __all__ = [
@@ -254,7 +254,7 @@ class Limiter:
             return True
         staff = s.EXEMPT_STAFF if self.exempt_staff is None else self.exempt_staff
         if staff:
-            user = getattr(request, "user", None)
+            user = request_user(request)
             if user is not None and getattr(user, "is_staff", False):
                 return True
         return False
@@ -333,6 +333,8 @@ class Limiter:
 
     async def adecide(self, request_or_key: HttpRequest | str) -> Decision:
         """:meth:`decide` on ``redis.asyncio``: no thread hop."""
+        if not isinstance(request_or_key, str):
+            await _resolve_user(request_or_key)
         s, ident, early = self._prepare(request_or_key)
         if early is None:
             assert ident is not None
@@ -348,6 +350,17 @@ class Limiter:
                     early = self._finish(s, ident, reply)
         _report(early, None if isinstance(request_or_key, str) else request_or_key)
         return early
+
+
+async def _resolve_user(request: HttpRequest) -> None:
+    """Load a lazy ``request.user`` the async way (Django 5+ ``auser``)."""
+    from django.utils.functional import LazyObject, empty
+
+    lazy = request.__dict__.get("user")
+    auser = getattr(request, "auser", None)
+    if auser is None or not isinstance(lazy, LazyObject) or lazy._wrapped is not empty:
+        return
+    request.user = await auser()
 
 
 def _as_list(methods: Sequence[str] | str) -> list[str]:

@@ -6,13 +6,14 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
+from django.core.exceptions import SynchronousOnlyOperation
 from django.http import HttpRequest
 from django.utils.module_loading import import_string
 
 from ..client import client_address, mask_address, parse_networks
 from ..conf import get_settings, on_reload
 
-__all__ = ["KeyFunc", "KeySpec", "allow_listed", "client_ip", "resolve_key"]
+__all__ = ["KeyFunc", "KeySpec", "allow_listed", "client_ip", "request_user", "resolve_key"]
 
 #: ``request -> str`` (or ``None``: this request is not limited).
 KeyFunc = Callable[[HttpRequest], "str | None"]
@@ -35,8 +36,25 @@ def _ip_key(request: HttpRequest) -> str:
     return "ip:" + client_ip(request)
 
 
+def request_user(request: HttpRequest) -> Any:
+    """``request.user``, or ``None`` where it cannot be loaded here.
+
+    In an async view the lazy user would query the database synchronously
+    and raise ``SynchronousOnlyOperation``; ``adecide`` resolves it first
+    with ``request.auser()`` (Django 5+).  Without that the request is keyed
+    as anonymous rather than failing.
+    """
+    try:
+        user = getattr(request, "user", None)
+        if user is not None:
+            user.is_authenticated  # noqa: B018 - evaluates the lazy object
+        return user
+    except SynchronousOnlyOperation:
+        return None
+
+
 def _user_key(request: HttpRequest) -> str:
-    user = getattr(request, "user", None)
+    user = request_user(request)
     if user is not None and user.is_authenticated:
         return f"u:{user.pk}"
     # Anonymous requests share one bucket: "user" never means "unlimited".
@@ -44,7 +62,7 @@ def _user_key(request: HttpRequest) -> str:
 
 
 def _user_or_ip_key(request: HttpRequest) -> str:
-    user = getattr(request, "user", None)
+    user = request_user(request)
     if user is not None and user.is_authenticated:
         return f"u:{user.pk}"
     return "ip:" + client_ip(request)

@@ -6,6 +6,7 @@ import json
 import logging
 from typing import Any
 
+import django
 import pytest
 from django.contrib.auth.models import User
 from django.test import AsyncClient, Client
@@ -267,3 +268,38 @@ def test_429_body_is_json_by_default() -> None:
     r = c.get("/ip/", HTTP_ACCEPT="*/*")
     assert json.loads(r.content)["error"] == "rate_limited"
     assert r["Cache-Control"] == "no-store"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_async_view_with_logged_in_users() -> None:
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    try:
+        await _logged_in_users_case()
+    finally:
+        # The executor thread's connection would keep the test database busy.
+        await sync_to_async(connections.close_all)()
+
+
+async def _logged_in_users_case() -> None:
+    from asgiref.sync import sync_to_async
+
+    staff = await sync_to_async(User.objects.create_user)("astaff", password="pw", is_staff=True)
+    plain = await sync_to_async(User.objects.create_user)("aplain", password="pw")
+    cs, cp = AsyncClient(), AsyncClient()
+    await sync_to_async(cs.force_login)(staff)
+    await sync_to_async(cp.force_login)(plain)
+    staff_codes = [(await cs.get("/aip/")).status_code for _ in range(5)]
+    codes = [(await cp.get("/auser/")).status_code for _ in range(3)]
+    anon = (await AsyncClient().get("/auser/")).status_code
+    if django.VERSION >= (5, 0):
+        # Staff: exempt, the user loaded with auser(), no synchronous query.
+        assert staff_codes == [200] * 5
+        # A user is keyed by id on user_or_ip views; the anonymous client by ip.
+        assert (codes, anon) == ([200, 200, 429], 200)
+    else:
+        # Django 4.2 has no async user API: no 500, the request is keyed by
+        # its address and staff are not recognised (documented).
+        assert staff_codes == [200, 200, 200, 429, 429]
+        assert (codes, anon) == ([200, 200, 429], 429)

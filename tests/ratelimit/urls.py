@@ -76,6 +76,11 @@ def strict_view(request: HttpRequest) -> JsonResponse:
     return _body(request)
 
 
+@ratelimit(rate="2/m")
+async def auser_view(request: HttpRequest) -> JsonResponse:
+    return _body(request)
+
+
 class MixinView(RateLimitMixin, View):
     rate = "2/m"
     key = "ip"
@@ -105,6 +110,7 @@ urlpatterns = [
     path("user/", user_view),
     path("header/", header_view),
     path("strict/", strict_view),
+    path("auser/", auser_view),
     path("mixin/", MixinView.as_view()),
     path("amixin/", AsyncMixinView.as_view()),
 ]
