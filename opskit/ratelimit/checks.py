@@ -3,7 +3,8 @@
 * ``opskit.E301`` an invalid rate declared on a view, mixin or throttle.
 * ``opskit.E302`` an invalid key declared on a view, mixin or throttle.
 * ``opskit.E303`` an invalid CIDR range in ``RATELIMIT.ALLOW_LIST``.
-* ``opskit.E304`` ``RATELIMIT.BACKEND`` or ``RATELIMIT.HEADERS`` is not a known value.
+* ``opskit.E304`` a ``RATELIMIT`` value out of range (``BACKEND``, ``HEADERS``,
+  ``IPV6_PREFIX``, ``BREAKER_*``).
 * ``opskit.E305`` limits are declared but the ``CACHE`` alias is missing or not django-redis.
 * ``opskit.W301`` the ``cache`` backend on a cache that is not shared or atomic.
 * ``opskit.W302`` ``SOCKET_TIMEOUT`` is not in (0, 1] s: a hung Redis stalls requests.
@@ -105,6 +106,22 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         errors.append(
             Error(
                 f"OPSKIT RATELIMIT.HEADERS {s.HEADERS!r} is not 'ietf', 'legacy' or 'none'.",
+                id="opskit.E304",
+            )
+        )
+    if not 0 < s.IPV6_PREFIX <= 128:
+        errors.append(
+            Error(
+                f"OPSKIT RATELIMIT.IPV6_PREFIX {s.IPV6_PREFIX} is not a prefix length (1-128); "
+                "64 is used meanwhile.",
+                id="opskit.E304",
+            )
+        )
+    if s.BREAKER_THRESHOLD < 1 or s.BREAKER_COOLDOWN < 0:
+        errors.append(
+            Error(
+                "OPSKIT RATELIMIT.BREAKER_THRESHOLD must be at least 1 and "
+                "BREAKER_COOLDOWN not negative.",
                 id="opskit.E304",
             )
         )

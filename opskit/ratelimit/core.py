@@ -20,6 +20,7 @@ from django.http import HttpRequest
 
 from .. import context
 from ..conf import RateLimitSettings, get_settings, on_reload
+from ..extensions import report_internal_error
 from ..signals import ratelimit_decided
 from .backends import Backend, Breaker, CacheBackend, RedisBackend, Unavailable
 from .keys import KeySpec, allow_listed, request_user, resolve_key
@@ -169,9 +170,12 @@ def _report(decision: Decision, request: HttpRequest | None) -> None:
         }
     if decision.outcome != "exempt":
         if ratelimit_decided.receivers:
-            ratelimit_decided.send(
-                sender=Limiter, scope=decision.scope, outcome=decision.outcome, record=record
-            )
+            try:
+                ratelimit_decided.send(
+                    sender=Limiter, scope=decision.scope, outcome=decision.outcome, record=record
+                )
+            except Exception as exc:  # a broken receiver must not fail the request
+                report_internal_error("ratelimit_decided receiver", exc)
         if decision.limited:
             _log_limited(decision, request)
 

@@ -28,7 +28,9 @@ def client_ip(request: HttpRequest) -> str:
     if address is None:
         return "unknown"
     if ":" in address:
-        return mask_address(address, get_settings().RATELIMIT.IPV6_PREFIX)
+        prefix = get_settings().RATELIMIT.IPV6_PREFIX
+        # A bad setting (opskit.E304) must not turn requests into 500s.
+        return mask_address(address, prefix if 0 < prefix <= 128 else 64)
     return address
 
 

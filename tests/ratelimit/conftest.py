@@ -19,7 +19,10 @@ from opskit.ratelimit import core
 
 
 def rl_settings(**overrides: Any) -> dict[str, Any]:
-    base = dict(django_settings.OPSKIT)
+    """The test settings' ``OPSKIT`` with these ``RATELIMIT`` keys (not cumulative)."""
+    from tests import settings as test_settings
+
+    base = dict(test_settings.OPSKIT)
     rl = dict(base.get("RATELIMIT", {}))
     rl.update(overrides)
     base["RATELIMIT"] = rl

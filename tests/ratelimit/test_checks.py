@@ -66,9 +66,11 @@ def test_e303_allow_list(settings: Any) -> None:
     assert "opskit.E303" in _ids(check_settings())
 
 
-def test_e304_backend_and_headers(settings: Any) -> None:
+def test_e304_values_out_of_range(settings: Any) -> None:
     settings.OPSKIT = rl_settings(BACKEND="memcache", HEADERS="draft")
     assert _ids(check_settings()).count("opskit.E304") == 2
+    settings.OPSKIT = rl_settings(IPV6_PREFIX=200, BREAKER_THRESHOLD=0)
+    assert _ids(check_settings()) == ["opskit.E304", "opskit.E304"]
 
 
 def test_e305_redis_backend_needs_django_redis(settings: Any, declared: Any) -> None:

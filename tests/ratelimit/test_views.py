@@ -303,3 +303,19 @@ async def _logged_in_users_case() -> None:
         # its address and staff are not recognised (documented).
         assert staff_codes == [200, 200, 200, 429, 429]
         assert (codes, anon) == ([200, 200, 429], 429)
+
+
+def test_bad_ipv6_prefix_setting_is_not_a_500(settings: Any, rl_prefix: str) -> None:
+    settings.OPSKIT = rl_settings(KEY_PREFIX=rl_prefix, IPV6_PREFIX=999)
+    assert Client().get("/ip/", REMOTE_ADDR="2001:db8::1").status_code == 200
+
+
+def test_broken_signal_receiver_is_not_a_500() -> None:
+    def broken(**kwargs: Any) -> None:
+        raise RuntimeError("receiver bug")
+
+    ratelimit_decided.connect(broken)
+    try:
+        assert Client().get("/ip/").status_code == 200
+    finally:
+        ratelimit_decided.disconnect(broken)
