@@ -24,6 +24,17 @@ import weakref
 from collections.abc import Sequence
 from typing import Any
 
+try:  # optional: only the "redis" backend needs redis-py
+    from redis.exceptions import NoScriptError, ResponseError
+except ImportError:  # pragma: no cover - the "cache" backend still works
+
+    class NoScriptError(Exception):  # type: ignore[no-redef]
+        pass
+
+    class ResponseError(Exception):  # type: ignore[no-redef]
+        pass
+
+
 __all__ = [
     "GCRA_SCRIPT",
     "Backend",
@@ -326,8 +337,6 @@ _timeout = getattr(asyncio, "timeout", None)
 
 
 async def _exchange(conn: Any, keys: Sequence[str], tail: bytes, nargs: int) -> Any:
-    from redis.exceptions import NoScriptError
-
     await conn.send_packed_command([_pack(_EVALSHA, keys, tail, nargs)], False)
     try:
         return await conn.read_response()
@@ -425,8 +434,6 @@ class RedisBackend(Backend):
         return factory[0](**factory[1])
 
     def evaluate(self, keys: Sequence[str], args: Sequence[str | int]) -> Reply:
-        from redis.exceptions import NoScriptError, ResponseError
-
         # A LIFO of idle connections (one per thread in use at once) instead
         # of redis-py's pool: no lock, pid check or poll per decision.
         conn = self._connection()
@@ -450,8 +457,6 @@ class RedisBackend(Backend):
         return _parse(reply)
 
     async def aevaluate(self, keys: Sequence[str], args: Sequence[str | int]) -> Reply:
-        from redis.exceptions import ResponseError
-
         state = self.apool()
         async with state.gate:
             # The wait for a slot is not the backend's fault and is not

@@ -17,6 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.functional import LazyObject, empty
 
 from .. import context
 from ..conf import RateLimitSettings, get_settings, on_reload
@@ -358,8 +359,6 @@ class Limiter:
 
 async def _resolve_user(request: HttpRequest) -> None:
     """Load a lazy ``request.user`` the async way (Django 5+ ``auser``)."""
-    from django.utils.functional import LazyObject, empty
-
     lazy = request.__dict__.get("user")
     auser = getattr(request, "auser", None)
     if auser is None or not isinstance(lazy, LazyObject) or lazy._wrapped is not empty:
