@@ -10,9 +10,12 @@ CHECK_MODULES: tuple[str, ...] = (
     "opskit.checks",
     # -- logging (issue 3) --
     # -- metrics (issue 4) --
+    "opskit.metrics.checks",
     # -- ratelimit (issue 5) --
     "opskit.ratelimit.checks",
     # -- queries (issue 6) --
+    "opskit.queries.checks",
+    "opskit.slow",
     # -- health (issue 7) --
     # -- sentry (issue 8) --
 )
@@ -21,7 +24,9 @@ CHECK_MODULES: tuple[str, ...] = (
 READY_HOOKS: tuple[str, ...] = (
     # -- logging (issue 3) --
     # -- metrics (issue 4) --
+    "opskit.metrics.receivers.connect",
     # -- queries (issue 6) --
+    "opskit.queries.hook.install",
     # -- health (issue 7) --
     # -- sentry (issue 8) --
 )
