@@ -69,6 +69,7 @@ BUILTIN_EXTENSIONS: list[tuple[str, str]] = [
     # -- metrics (issue 4) --
     # -- health (issue 7) --
     # -- logging (issue 3) --
+    ("LOGGING", "opskit.logs.extension.RequestLogExtension"),
 ]
 
 
