@@ -61,7 +61,11 @@ def _devnull_handler(formatter: dict[str, Any] | None = None) -> dict[str, Any]:
 
 #: A sink that costs like a real stream write but keeps nothing.
 class _Sink(io.TextIOBase):
+    keep: list[str] | None = None  # set by --sample-lines to see what was written
+
     def write(self, s: str) -> int:
+        if self.keep is not None:
+            self.keep.append(s)
         return len(s)
 
 
@@ -253,6 +257,11 @@ def main() -> None:
     ap.add_argument("--path", default="/sync/")
     ap.add_argument("--n", type=int, default=3000)
     ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument(
+        "--sample-lines",
+        action="store_true",
+        help="print the log lines written for --n requests instead of timings",
+    )
     args = ap.parse_args()
     if args.variant == "opskit-metrics-mp":
         import tempfile
@@ -265,6 +274,15 @@ def main() -> None:
     django.setup()
     logging.getLogger("django.request").disabled = True
     runner = run_wsgi if args.handler == "wsgi" else run_asgi
+    if args.sample_lines:
+        # Run as __main__, the handlers write to the SINK of bench.inproc.
+        from bench.inproc import SINK as sink
+
+        sink.keep = []
+        runner(args.path, args.n)  # plus the runner's 200 warm-up requests
+        text = "".join(sink.keep)
+        print(json.dumps({"requests": args.n + 200, "lines": text.splitlines()}))
+        return
     out = [runner(args.path, args.n) for _ in range(args.repeats)]
     print(json.dumps(out))
 

@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pythonjsonlogger.core import RESERVED_ATTRS
@@ -75,6 +76,7 @@ class JsonFormatter(_BaseJsonFormatter):
             separators=(",", ":"),
             default=_ascii_json_default,
         )
+        self._encode = _fast_encoder() or self._encoder.encode
         self._sec = -1
         self._sec_text = ""
 
@@ -117,9 +119,13 @@ class JsonFormatter(_BaseJsonFormatter):
         if message_dict:
             log_data.update(message_dict)
         skip = self._skip
-        for key, value in record.__dict__.items():
-            if key not in skip and not (isinstance(key, str) and key[:1] == "_"):
-                log_data[key] = value
+        log_data.update(
+            {
+                k: v
+                for k, v in record.__dict__.items()
+                if k not in skip and (k[:1] != "_" if k.__class__ is str else True)
+            }
+        )
         if self.rename_fields:
             for old, new in self.rename_fields.items():
                 if old in log_data:
@@ -127,7 +133,7 @@ class JsonFormatter(_BaseJsonFormatter):
 
     def jsonify_log_record(self, log_data: dict[str, Any]) -> str:
         try:
-            text = self._encoder.encode(log_data)
+            text = self._encode(log_data)
         except Exception:
             # Non-finite floats, circular references, odd keys: rebuild.
             return self._encoder.encode(self._sanitize(log_data, 0))
@@ -193,6 +199,34 @@ class JsonFormatter(_BaseJsonFormatter):
             return self._encoder.encode(data)
         except Exception:
             return '{"message":"<unformattable log record>","formatter_error":"fallback"}'
+
+
+def _fast_encoder() -> Callable[[Any], str] | None:
+    """CPython's C encoder, built once (``JSONEncoder.encode`` builds one per call).
+
+    Without a markers dict it keeps no state, so one instance serves every
+    thread; a circular structure raises ``RecursionError``, which sends the
+    record down the sanitising path like any other encoding failure.
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - no C speedups (PyPy)
+        return None
+    chunks = make(
+        None,
+        _ascii_json_default,
+        json.encoder.encode_basestring_ascii,
+        None,
+        ":",
+        ",",
+        False,
+        False,
+        False,
+    )
+
+    def encode(data: Any) -> str:
+        return "".join(chunks(data, 0))
+
+    return encode
 
 
 def _safe_str(value: Any) -> str:
