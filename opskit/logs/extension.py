@@ -18,10 +18,12 @@ import logging
 import math
 import random
 import time
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
 from ..conf import REDACTED, get_settings
+from ..context import activate, deactivate
 from ..extensions import Extension, report_internal_error
 
 if TYPE_CHECKING:
@@ -55,6 +57,36 @@ def skip_paths() -> list[str]:
 def _meta_key(header: str) -> str:
     key = header.upper().replace("-", "_")
     return key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key
+
+
+def _contextual(content: Iterable[bytes], record: RequestRecord) -> Iterator[bytes]:
+    # Activate around each step only: a generator has no context of its own,
+    # so a value set across a ``yield`` would leak into the server's context.
+    it = iter(content)
+    while True:
+        token = activate(record)
+        try:
+            chunk = next(it)
+        except StopIteration:
+            return
+        finally:
+            deactivate(token)
+        yield chunk
+
+
+async def _acontextual(
+    content: AsyncIterable[bytes], record: RequestRecord
+) -> AsyncIterator[bytes]:
+    it = aiter(content)
+    while True:
+        token = activate(record)
+        try:
+            chunk = await anext(it)
+        except StopAsyncIteration:
+            return
+        finally:
+            deactivate(token)
+        yield chunk
 
 
 def _to_str(value: object) -> str:
@@ -107,6 +139,24 @@ class RequestLogExtension(Extension):
         )
         # Whether anything must be read from the request at all.
         self._reads_request = bool(self._log_query or self._log_user_agent or self._headers)
+
+    def process_response(
+        self, record: RequestRecord, request: HttpRequest, response: HttpResponseBase
+    ) -> None:
+        """Keep the request's context active while a streaming body is produced.
+
+        The server iterates a streaming response after the middleware has
+        returned, outside the request's context: without this, lines logged
+        by the view's generator would have no ``request_id``.  File responses
+        are left alone (they run no user code, and the server's sendfile
+        path needs the file object).
+        """
+        if response.streaming and getattr(response, "file_to_stream", None) is None:
+            content = response.streaming_content  # type: ignore[attr-defined]
+            if getattr(response, "is_async", False):
+                response.streaming_content = _acontextual(content, record)  # type: ignore[attr-defined]
+            else:
+                response.streaming_content = _contextual(content, record)  # type: ignore[attr-defined]
 
     def request_finished(
         self,

@@ -109,8 +109,10 @@ class JsonFormatter(_BaseJsonFormatter):
         log_data["logger"] = record.name
         if record.message:  # a record with nothing to say (the request line) omits it
             log_data["message"] = record.message
-        for key, value in self.defaults.items():
-            log_data.setdefault(key, value)
+        defaults = getattr(self, "defaults", None)  # python-json-logger >= 3.2
+        if defaults:
+            for key, value in defaults.items():
+                log_data.setdefault(key, value)
         for name in self._required_fields:  # fields named in ``fmt``
             if name != "message" and name not in log_data:
                 log_data[name] = record.__dict__.get(name)

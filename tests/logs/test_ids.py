@@ -130,3 +130,29 @@ def test_custom_header_name(captured: Captured) -> None:
         resp = Client().get("/api/posts/1/", headers={"X-Correlation-ID": VALID})
     assert resp["X-Correlation-ID"] == VALID
     assert captured.request()["request_id"] == VALID
+
+
+def test_streaming_generator_lines_have_the_id(captured: Captured) -> None:
+    resp = Client().get("/logging-stream/")
+    # The server iterates the body after the middleware returned.
+    body = b"".join(resp.streaming_content)  # type: ignore[attr-defined]
+    assert body == b"c" * 12
+    rid = resp["X-Request-ID"]
+    lines = captured.lines()
+    assert [e.get("message") for e in lines[:3]] == ["chunk 0", "chunk 1", "chunk 2"]
+    assert {e["request_id"] for e in lines} == {rid}
+    # And nothing leaks into the context afterwards.
+    import logging as _logging
+
+    _logging.getLogger("tests.logs.user").info("after")
+    assert captured.lines()[-1]["request_id"] is None
+
+
+async def test_async_streaming_generator_lines_have_the_id(captured: Captured) -> None:
+    resp = await AsyncClient().get("/alogging-stream/")
+    body = b"".join([c async for c in resp.streaming_content])  # type: ignore[attr-defined]
+    assert body == b"c" * 12
+    rid = resp["X-Request-ID"]
+    lines = captured.lines()
+    assert [e.get("message") for e in lines[:3]] == ["achunk 0", "achunk 1", "achunk 2"]
+    assert {e["request_id"] for e in lines} == {rid}

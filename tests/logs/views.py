@@ -117,3 +117,22 @@ def login_view(request: HttpRequest) -> HttpResponse:
 
 def whoami(request: HttpRequest) -> HttpResponse:
     return HttpResponse(str(request.user.pk))
+
+
+def logging_stream(request: HttpRequest) -> StreamingHttpResponse:
+    def chunks():  # type: ignore[no-untyped-def]
+        for i in range(3):
+            log.info("chunk %s", i)
+            yield b"c" * 4
+
+    return StreamingHttpResponse(chunks())
+
+
+async def alogging_stream(request: HttpRequest) -> StreamingHttpResponse:
+    async def chunks():  # type: ignore[no-untyped-def]
+        for i in range(3):
+            log.info("achunk %s", i)
+            await asyncio.sleep(0)
+            yield b"c" * 4
+
+    return StreamingHttpResponse(chunks())
