@@ -230,7 +230,11 @@ class RequestLogExtension(Extension):
             self._request_fields(fields, request)
         # No message: every field is in the line, and the budget of a typical
         # line (< 350 bytes) has no room for a repeat of method, path, status.
-        rec = logger.makeRecord(logger.name, level, "", 0, "", (), None, extra=fields)
+        rec = logger.makeRecord(logger.name, level, "", 0, "", (), None)
+        # Not ``extra=``: a record factory that already adds ``request_id``
+        # (common in projects with their own correlation) would make
+        # makeRecord raise and lose the line; the request's values win.
+        rec.__dict__.update(fields)
         logger.handle(rec)
 
     def _request_fields(self, fields: dict[str, Any], request: HttpRequest) -> None:

@@ -249,3 +249,20 @@ def test_json_formatter_on_a_real_request_with_unencodable_extras(captured: Capt
     line = json.loads(raw)
     assert line["request_id"] == resp["X-Request-ID"]
     assert line["nan"] == "nan" and line["surrogate"] == "x?"
+
+
+def test_record_factory_that_sets_request_id(captured: Captured) -> None:
+    """Projects with their own correlation often add ``request_id`` in a factory."""
+    old = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = old(*args, **kwargs)
+        record.request_id = "from-factory"
+        return record
+
+    logging.setLogRecordFactory(factory)
+    try:
+        resp = Client().get("/api/posts/1/")
+    finally:
+        logging.setLogRecordFactory(old)
+    assert captured.request()["request_id"] == resp["X-Request-ID"]
