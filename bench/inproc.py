@@ -98,7 +98,9 @@ def variant_settings(name: str) -> dict[str, Any]:
         if name in ("opskit-logging", "opskit-full"):
             logging_cfg.update(
                 formatters={"f": {"()": "opskit.logs.JsonFormatter"}},
-                handlers={"sink": _devnull_handler({"f": 1})},
+                # As json_logging() configures it (the anchors get django-guid's filter).
+                filters={"rid": {"()": "opskit.logs.RequestIdFilter"}},
+                handlers={"sink": {**_devnull_handler({"f": 1}), "filters": ["rid"]}},
                 loggers={
                     "opskit.request": {"handlers": ["sink"], "level": "INFO", "propagate": False}
                 },
