@@ -44,12 +44,22 @@ def test_sync_view_fields(captured: Captured) -> None:
     assert line["client.address"] == "127.0.0.1"
     assert line["level"] == "INFO"
     assert "message" not in line  # the fields say it all, in fewer bytes
-    # Nothing that was not known: no user, no error, no db, no trace, no query.
-    for absent in ("user.id", "error.type", "db.query_count", "trace_id", "url.query"):
+    # Nothing that was not known: no user, no error, no trace, no query.
+    for absent in ("user.id", "error.type", "trace_id", "url.query"):
         assert absent not in line
-    # A typical line stays small.
+    # The query monitor (on by default) counted this view's queries: none.
+    assert line["db.query_count"] == 0 and line["db.duration_ms"] == 0
     [raw] = [r for r in captured.raw.splitlines() if '"opskit.request"' in r]
-    assert len(raw.encode()) < 350, len(raw)
+    assert len(raw.encode()) < 400, len(raw)
+
+
+def test_typical_line_size(captured: Captured) -> None:
+    """Under 350 bytes; the query monitor's two fields add about 40."""
+    with override_settings(OPSKIT={"QUERIES": {"ENABLED": False}}):
+        Client().get("/api/posts/42/", REMOTE_ADDR="203.0.113.9")
+    [raw] = [r for r in captured.raw.splitlines() if '"opskit.request"' in r]
+    assert "db.query_count" not in raw
+    assert len(raw.encode()) < 350, raw
 
 
 async def test_async_view_fields(captured: Captured) -> None:
@@ -159,6 +169,29 @@ def test_trace_context(captured: Captured) -> None:
     for entry in lines:
         assert entry["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
         assert entry["span_id"] == "00f067aa0ba902b7"
+
+
+@pytest.mark.django_db
+def test_db_fields_from_the_query_monitor(captured: Captured) -> None:
+    assert Client().get("/two-queries/").status_code == 200
+    line = captured.request()
+    assert line["db.query_count"] == 2
+    assert isinstance(line["db.duration_ms"], float) and line["db.duration_ms"] > 0
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_db_fields_from_the_query_monitor_async(captured: Captured) -> None:
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    try:
+        resp = await AsyncClient().get("/two-queries/")  # sync view: a thread hop
+    finally:
+        # The test client keeps Django from closing the worker thread's
+        # connection; an open session would block dropping the test database.
+        await sync_to_async(connections.close_all)()
+    assert resp.status_code == 200
+    assert captured.request()["db.query_count"] == 2
 
 
 def test_db_fields(captured: Captured) -> None:

@@ -20,6 +20,7 @@ urlpatterns = [
     path("with-db/", views.with_db, name="with-db"),
     path("login/", views.login_view, name="login"),
     path("whoami/", views.whoami, name="whoami"),
+    path("two-queries/", views.two_queries, name="two-queries"),
     path("logging-stream/", views.logging_stream, name="logging-stream"),
     path("alogging-stream/", views.alogging_stream, name="alogging-stream"),
 ]

@@ -136,3 +136,10 @@ async def alogging_stream(request: HttpRequest) -> StreamingHttpResponse:
             yield b"c" * 4
 
     return StreamingHttpResponse(chunks())
+
+
+def two_queries(request: HttpRequest) -> HttpResponse:
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model().objects
+    return HttpResponse(f"{users.count()} {users.filter(is_staff=True).count()}")
