@@ -3,7 +3,7 @@
 * ``opskit.E101`` ``LOGGING.LOGGER`` is empty.
 * ``opskit.E102`` ``LOGGING.SAMPLE_RATE`` is outside 0..1.
 * ``opskit.E103`` ``MAX_PATH_LENGTH`` or ``MAX_HEADER_LENGTH`` is below 16.
-* ``opskit.W101`` the request logger writes nowhere (no handler, or a level above INFO).
+* ``opskit.W101`` the request logger writes nowhere (no handler, or levels above INFO).
 * ``opskit.W102`` ``REDACT_HEADERS`` lacks a credential header opskit redacts by default.
 * ``opskit.W103`` a ``SKIP_PATHS`` entry does not start with ``/`` (it never matches).
 """
@@ -26,11 +26,12 @@ CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "cookie", "set-coo
 
 
 def _writes_anywhere(logger: logging.Logger) -> bool:
+    """Whether an INFO record of ``logger`` reaches a handler that keeps it."""
     if not logger.isEnabledFor(logging.INFO) or logger.disabled:
         return False
     current: logging.Logger | None = logger
     while current is not None:
-        if current.handlers:
+        if any(h.level <= logging.INFO for h in current.handlers):
             return True
         if not current.propagate:
             return False
@@ -72,7 +73,8 @@ def check_logging(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
         errors.append(
             Warning(
                 f"The request logger {ls.LOGGER!r} writes nowhere: no handler reaches it "
-                "or its level is above INFO, so successful requests are not logged.",
+                "that keeps INFO, or its level is above INFO, so successful requests are not "
+                "logged.",
                 hint="Use LOGGING = opskit.logs.json_logging() or add a handler.",
                 id="opskit.W101",
             )

@@ -41,6 +41,9 @@ def _base(
             # request line already carries; at ERROR it logs each unhandled
             # exception's traceback exactly once, with the request id.
             "django.request": {"level": django_request_level, "propagate": True},
+            # runserver's own text access line: the request line replaces it
+            # (its 4xx/5xx warnings still come through, as JSON).
+            "django.server": {"handlers": [], "level": "WARNING", "propagate": True},
             # The request line is INFO whatever the root level is.
             "opskit.request": {"level": "INFO", "propagate": True},
         },

@@ -77,8 +77,9 @@ class JsonFormatter(_BaseJsonFormatter):
             default=_ascii_json_default,
         )
         self._encode = _fast_encoder() or self._encoder.encode
-        self._sec = -1
-        self._sec_text = ""
+        # (second, its text), replaced as one tuple so threads never pair a
+        # second with another second's text.
+        self._sec_cache: tuple[int, str] = (-1, "")
 
     # -- formatting ----------------------------------------------------------
 
@@ -93,10 +94,11 @@ class JsonFormatter(_BaseJsonFormatter):
             return super().formatTime(record, datefmt)
         created = record.created
         sec = int(created)
-        if sec != self._sec:  # one strftime per second, not per line
-            self._sec_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
-            self._sec = sec
-        return f"{self._sec_text}.{int((created - sec) * 1000):03d}Z"
+        cached = self._sec_cache
+        if cached[0] != sec:  # one strftime per second, not per line
+            cached = (sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)))
+            self._sec_cache = cached
+        return f"{cached[1]}.{int((created - sec) * 1000):03d}Z"
 
     def add_fields(
         self,

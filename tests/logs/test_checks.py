@@ -43,26 +43,32 @@ def test_e103_lengths() -> None:
 
 @pytest.fixture
 def lonely_logger() -> Iterator[logging.Logger]:
+    """A logger with exactly the handlers the test gives it (pytest may add its own)."""
     logger = logging.getLogger("tests.logs.nowhere")
+    saved = list(logger.handlers)
+    logger.handlers[:] = []
     logger.propagate = False
     try:
         yield logger
     finally:
+        logger.handlers[:] = saved
         logger.propagate = True
         logger.setLevel(logging.NOTSET)
 
 
 def test_w101_logger_writes_nowhere(lonely_logger: logging.Logger) -> None:
-    assert ids(LOGGER=lonely_logger.name) == ["opskit.W101"]
+    assert ids(LOGGER=lonely_logger.name) == ["opskit.W101"]  # no handler at all
     lonely_logger.propagate = True
     lonely_logger.setLevel(logging.ERROR)
-    assert ids(LOGGER=lonely_logger.name) == ["opskit.W101"]
+    assert ids(LOGGER=lonely_logger.name) == ["opskit.W101"]  # level above INFO
     lonely_logger.setLevel(logging.INFO)
-    lonely_logger.addHandler(handler := logging.NullHandler())
-    try:
-        assert ids(LOGGER=lonely_logger.name) == []
-    finally:
-        lonely_logger.removeHandler(handler)
+    lonely_logger.propagate = False
+    handler = logging.NullHandler()
+    lonely_logger.addHandler(handler)
+    handler.setLevel(logging.WARNING)  # a handler that drops the INFO request lines
+    assert ids(LOGGER=lonely_logger.name) == ["opskit.W101"]
+    handler.setLevel(logging.NOTSET)
+    assert ids(LOGGER=lonely_logger.name) == []
 
 
 def test_w102_credential_header_removed_from_deny_list() -> None:
