@@ -57,6 +57,7 @@ def lonely_logger() -> Iterator[logging.Logger]:
 
 
 def test_w101_logger_writes_nowhere(lonely_logger: logging.Logger) -> None:
+    lonely_logger.handlers[:] = []  # pytest attaches capture handlers per phase
     assert ids(LOGGER=lonely_logger.name) == ["opskit.W101"]  # no handler at all
     lonely_logger.propagate = True
     lonely_logger.setLevel(logging.ERROR)
@@ -64,7 +65,7 @@ def test_w101_logger_writes_nowhere(lonely_logger: logging.Logger) -> None:
     lonely_logger.setLevel(logging.INFO)
     lonely_logger.propagate = False
     handler = logging.NullHandler()
-    lonely_logger.addHandler(handler)
+    lonely_logger.handlers[:] = [handler]
     handler.setLevel(logging.WARNING)  # a handler that drops the INFO request lines
     assert ids(LOGGER=lonely_logger.name) == ["opskit.W101"]
     handler.setLevel(logging.NOTSET)
