@@ -9,6 +9,7 @@ from django.utils.module_loading import import_string
 CHECK_MODULES: tuple[str, ...] = (
     "opskit.checks",
     # -- logging (issue 3) --
+    "opskit.logs.checks",
     # -- metrics (issue 4) --
     "opskit.metrics.checks",
     # -- ratelimit (issue 5) --
