@@ -33,6 +33,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.text import slugify
 from django.views import View
 
+from opskit.ratelimit import RateLimitMixin, ratelimit
 from opskit.slow import slow_request
 
 from .models import Category, Post, PostQuerySet, Tag
@@ -358,8 +359,16 @@ def api_view(methods: list[str]) -> Callable[[Any], Any]:
     return decorate
 
 
-class PostCollectionView(ApiView):
-    """``GET /api/posts/`` (published, efficient) and ``POST`` (create)."""
+class PostCollectionView(RateLimitMixin, ApiView):
+    """``GET /api/posts/`` (published, efficient) and ``POST`` (create).
+
+    Creating is limited per user (per address when anonymous); reading is not.
+    """
+
+    rate = "20/m"
+    key = "user_or_ip"
+    methods = ("POST",)
+    scope = "api-posts-create"
 
     def get(self, request: HttpRequest) -> JsonResponse:
         qs, limit, offset = _filtered(request, Post.objects.published().with_related())
@@ -484,6 +493,7 @@ def analytics(request: HttpRequest) -> JsonResponse:
 
 
 @api_view(["GET"])
+@ratelimit(rate="30/m", key="ip", scope="api-search")
 async def search(request: HttpRequest) -> JsonResponse:
     """``GET /api/search/?q=``: a small async search, rate-limited per client."""
     q = text_param(request, "q")

@@ -12,6 +12,8 @@ from typing import Any
 
 import dj_database_url
 
+from opskit.logs import json_logging
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "demo-only-not-secret")
 DEBUG = os.environ.get("DJANGO_DEBUG", "") == "1"
@@ -107,15 +109,8 @@ LOGOUT_REDIRECT_URL = "/"
 # The demo serves plain HTTP on localhost; behind TLS set DJANGO_SECURE=1.
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = os.environ.get("DJANGO_SECURE", "") == "1"
 
-# runserver's access lines ("GET / HTTP/1.1" 200) and django.request's 4xx
-# warnings would duplicate opskit's JSON request log: keep only their errors.
-LOGGING: dict[str, Any] = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout"}},
-    "root": {"handlers": ["console"], "level": "INFO"},
-    "loggers": {
-        "django.server": {"level": "ERROR", "propagate": True},
-        "django.request": {"level": "ERROR", "propagate": True},
-    },
-}
+# One JSON line per request on stdout, with the request id on every record.
+# runserver's access lines ("GET / HTTP/1.1" 200) would repeat opskit's
+# request line: keep only its errors.
+LOGGING = json_logging()
+LOGGING["loggers"]["django.server"] = {"handlers": [], "level": "ERROR", "propagate": True}

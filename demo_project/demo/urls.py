@@ -8,10 +8,20 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import include, path, re_path
 
+from opskit.ratelimit import ratelimit
+
 urlpatterns = [
     path("", include("opskit.urls")),
     path("admin/", admin.site.urls),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    # Password guessing: 5 attempts per address in any 15 minutes (an exact
+    # sliding window), counted on POST only; the form itself stays readable.
+    path(
+        "accounts/login/",
+        ratelimit(rate="5/15m", key="ip", strict=True, methods=["POST"], scope="login")(
+            auth_views.LoginView.as_view()
+        ),
+        name="login",
+    ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("blog.urls")),
     # Demo only: the admin's CSS without collectstatic or a web server in

@@ -9,6 +9,7 @@ between tests (or runs) sharing the Redis server.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,22 +18,29 @@ from blog.models import Category, Post, Tag
 from demo import settings as demo_settings
 from django.contrib.auth.models import User
 from django.test import Client
+from django_redis import get_redis_connection
 
 
 @pytest.fixture(autouse=True)
-def demo_site(settings: Any) -> None:
+def demo_site(settings: Any) -> Iterator[None]:
     settings.ROOT_URLCONF = "demo.urls"
     settings.TEMPLATES = demo_settings.TEMPLATES
     settings.MIDDLEWARE = demo_settings.MIDDLEWARE
     settings.LOGIN_URL = demo_settings.LOGIN_URL
     settings.LOGIN_REDIRECT_URL = demo_settings.LOGIN_REDIRECT_URL
     settings.LOGOUT_REDIRECT_URL = demo_settings.LOGOUT_REDIRECT_URL
-    opskit = dict(settings.OPSKIT)
-    opskit["RATELIMIT"] = {
-        **opskit.get("RATELIMIT", {}),
-        "KEY_PREFIX": f"opskit-test-demo:{uuid.uuid4().hex}",
+    # The demo's OPSKIT, but rate limits on the tests' Redis (as in
+    # production) under a key prefix of this test's own.
+    prefix = f"opskit-test-demo:{uuid.uuid4().hex}"
+    settings.OPSKIT = {
+        **demo_settings.OPSKIT,
+        "RATELIMIT": {**settings.OPSKIT.get("RATELIMIT", {}), "KEY_PREFIX": prefix},
     }
-    settings.OPSKIT = opskit
+    yield
+    # The counters expire by themselves; remove them now anyway (ours only).
+    redis = get_redis_connection(settings.OPSKIT["RATELIMIT"].get("CACHE", "redis"))
+    for key in redis.scan_iter(match=f"{prefix}:*", count=1000):
+        redis.delete(key)
 
 
 @dataclass
