@@ -13,6 +13,7 @@ CHECK_MODULES: tuple[str, ...] = (
     # -- ratelimit (issue 5) --
     # -- queries (issue 6) --
     # -- health (issue 7) --
+    "opskit.health.checks",
     # -- sentry (issue 8) --
 )
 
