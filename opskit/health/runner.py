@@ -100,7 +100,7 @@ class Slot:
                 status = PASS
             except CheckWarning as exc:
                 status, value, output = WARN, exc.observed, sanitize(exc)
-            except Exception as exc:
+            except BaseException as exc:  # a stray SystemExit must not kill the worker
                 status, output = FAIL, sanitize(exc)
                 value = getattr(exc, "observed", None)
             duration = time.perf_counter() - t0
@@ -133,7 +133,6 @@ class Runner:
         self.deadline = settings.DEADLINE
         self.lock = threading.Lock()
         self.slots = {c.name: Slot(self, c, settings.DEADLINE) for c in checks}
-        self.pid = os.getpid()
         self.stopped = False
 
     # -- selection ---------------------------------------------------------
@@ -259,7 +258,8 @@ class Runner:
     def _report(self, slot: Slot, result: Result) -> None:
         """Log transitions only, and tell metrics about every observation."""
         check = slot.check
-        previous, slot.last_status = slot.last_status, result.status
+        with self.lock:
+            previous, slot.last_status = slot.last_status, result.status
         if previous != result.status and not (previous is None and result.status == PASS):
             logger.warning(
                 "health check %s: %s -> %s%s",
