@@ -86,7 +86,7 @@ def check_health(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     from .registry import build_checks
 
     problems: list[str] = []
-    build_checks(s, problems)
+    built = build_checks(s, problems)
     for problem in problems:
         errors.append(
             Error(
@@ -127,12 +127,9 @@ def check_health(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         )
     slow = [("DEADLINE", s.DEADLINE)] if s.DEADLINE >= 1.0 else []
     slow += [
-        (f"check {spec['name']!r} timeout", spec["timeout"])
-        for spec in (s.CHECKS or [])
-        if isinstance(spec, dict)
-        and isinstance(spec.get("timeout"), (int, float))
-        and spec["timeout"] >= 1.0
-        and "name" in spec
+        (f"check {c.name!r} timeout", c.timeout)
+        for c in built
+        if c.timeout is not None and c.timeout >= 1.0
     ]
     if slow:
         errors.append(

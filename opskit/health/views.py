@@ -97,11 +97,18 @@ def _authorized(request: HttpRequest, s: HealthSettings, staff: bool) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
-def _excluded(request: HttpRequest) -> list[str]:
+def _query(request: HttpRequest) -> tuple[bool, list[str]]:
+    """``(verbose, excluded names)``; a query Django refuses counts as none."""
+    try:
+        params = request.GET
+        verbose = "verbose" in params
+        values = params.getlist("exclude")[:32]
+    except Exception:  # e.g. TooManyFieldsSent: a probe still gets its answer
+        return False, []
     names: list[str] = []
-    for value in request.GET.getlist("exclude")[:32]:
+    for value in values:
         names += [n.strip() for n in value.split(",") if n.strip()]
-    return names
+    return verbose, names
 
 
 def _parse(
@@ -113,7 +120,7 @@ def _parse(
     query = request.META.get("QUERY_STRING", "")
     accept = request.META.get("HTTP_ACCEPT", "")
     as_html = _prefers_html(accept) if accept else False
-    verbose = bool(query) and "verbose" in request.GET
+    verbose, excluded = _query(request) if query else (False, [])
     details = False
     if (verbose or as_html) and s.DETAILS != "never":
         if staff is None:  # routed view: the auth middleware has run
@@ -126,7 +133,7 @@ def _parse(
             return _not_found()
         return _Probe(kind, [], details, as_html, head)
     group = STARTUP if kind == STARTUP else READY
-    slots = get_runner().select(group, only, _excluded(request) if query else ())
+    slots = get_runner().select(group, only, excluded)
     if slots is None:
         return _not_found()
     return _Probe(kind, slots, details, as_html, head)

@@ -338,3 +338,13 @@ def test_body_is_compact_json(health: Any) -> None:
     content = Client().get("/readyz").content
     assert content == b'{"status":"pass"}'
     assert json.loads(content) == {"status": "pass"}
+
+
+def test_hostile_query_strings_never_break_the_probe(health: Any) -> None:
+    health(CHECKS=[sw("ok"), sw("bad", "fail")])
+    client = Client()
+    many = "&".join(f"p{i}=1" for i in range(2000))  # over DATA_UPLOAD_MAX_NUMBER_FIELDS
+    assert client.get(f"/readyz?{many}").status_code == 503
+    assert client.get("/readyz?exclude=%ff%fe&verbose=%00").status_code == 503
+    assert client.get("/readyz/" + "x" * 5000).status_code == 404
+    assert client.get("/readyz/%C3%A9").status_code == 404

@@ -74,7 +74,7 @@ def test_w502_details_always() -> None:
 
 def test_w503_deadline_over_kubernetes_timeout() -> None:
     assert ids(DEADLINE=1.5) == ["opskit.W503"]
-    assert ids(CHECKS=[{"check": "memory", "name": "mem", "timeout": 2.0}]) == ["opskit.W503"]
+    assert ids(CHECKS=[{"check": "memory", "timeout": 2.0}]) == ["opskit.W503"]
 
 
 def test_disabled_health_is_not_checked() -> None:
