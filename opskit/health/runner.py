@@ -208,14 +208,14 @@ class Runner:
         ready, waits, fresh_hung = self._begin(slots)
         for slot, result in fresh_hung:
             self._report(slot, result)
-        out = [(slot.check, result) for slot, result in ready]
+        got = dict(ready)
         for slot, run in waits:
             remaining = run.started + slot.budget - time.monotonic()
             if remaining > 0:
                 run.done.wait(remaining)
             done = run.result
-            out.append((slot.check, done if done is not None else self._timed_out(slot, run)))
-        return out
+            got[slot] = done if done is not None else self._timed_out(slot, run)
+        return [(slot.check, got[slot]) for slot in slots]
 
     async def aevaluate(self, slots: list[Slot]) -> list[tuple[Check, Result]]:
         """:meth:`evaluate` for the event loop: waits without blocking it.
@@ -226,7 +226,7 @@ class Runner:
         ready, waits, fresh_hung = self._begin(slots)
         for slot, result in fresh_hung:
             self._report(slot, result)
-        out = [(slot.check, result) for slot, result in ready]
+        got = dict(ready)
         if waits:
             loop = asyncio.get_running_loop()
             for slot, run in waits:
@@ -240,8 +240,8 @@ class Runner:
                 if remaining > 0 and not fut.done():
                     await asyncio.wait({fut}, timeout=remaining)
                 done = run.result
-                out.append((slot.check, done if done is not None else self._timed_out(slot, run)))
-        return out
+                got[slot] = done if done is not None else self._timed_out(slot, run)
+        return [(slot.check, got[slot]) for slot in slots]
 
     def _complete(self, slot: Slot, run: _Run, result: Result) -> None:
         with self.lock:

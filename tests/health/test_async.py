@@ -97,3 +97,14 @@ def test_core_intercept_under_wsgi_unchanged(use_extensions: Any) -> None:
     use_extensions(sync_only, native)
     assert Client().get("/sync/1/").status_code == 200
     assert (sync_only.calls, native.sync_calls, native.async_calls) == (1, 1, 0)
+
+
+async def test_asgi_real_database_and_redis_checks(health: Any, db_access: None) -> None:
+    from .conftest import pg_alias
+
+    health(CHECKS=[f"database:{pg_alias()}", "redis:redis"], DETAILS="always")
+    resp = await AsyncClient().get("/readyz?verbose")
+    assert resp.status_code == 200, resp.content
+    checks = resp.json()["checks"]
+    assert checks[f"db.{pg_alias()}:responseTime"][0]["status"] == "pass"
+    assert checks["redis.redis:responseTime"][0]["status"] == "pass"
