@@ -181,7 +181,7 @@ def _wrk(port: int, path: str, seconds: int) -> tuple[float, int]:
 
 
 def _healthy(db: str, quick: bool) -> dict[str, Any]:
-    rounds, seconds = (1, 2) if quick else (3, 4)
+    rounds, seconds = (1, 2) if quick else (3, 3)
     admin = _pg_admin()
     rps: dict[str, list[float]] = {v: [] for v in [*PROBES, "noop"]}
     per_probe: dict[str, list[float]] = {v: [] for v in PROBES}
@@ -190,13 +190,14 @@ def _healthy(db: str, quick: bool) -> dict[str, Any]:
         for variant, port in ports.items():  # warm up: connections, imports
             for _ in range(20):
                 _get(port, PROBES.get(variant, "/noop"), 10)
-        for _ in range(rounds):
+        for round_ in range(rounds):
             for variant, port in ports.items():
                 path = PROBES.get(variant, "/noop")
-                before = _sessions(admin, db) if variant in PROBES else 0
+                count = variant in PROBES and round_ == 0  # sessions: first round only
+                before = _sessions(admin, db) if count else 0
                 r, total = _wrk(port, path, seconds)
                 rps[variant].append(r)
-                if variant in PROBES:
+                if count:
                     per_probe[variant].append((_sessions(admin, db) - before) / max(total, 1))
     admin.close()
     return {"rps": rps, "sessions": per_probe}

@@ -250,10 +250,11 @@ class Runner:
                 slot.run = None
             slot.result = result
             callbacks, run.callbacks = run.callbacks, []
+        # Report first: the transition is logged before any probe answers.
+        self._report(slot, result)
         run.done.set()
         for callback in callbacks:
             callback()
-        self._report(slot, result)
 
     def _report(self, slot: Slot, result: Result) -> None:
         """Log transitions only, and tell metrics about every observation."""

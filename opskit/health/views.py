@@ -212,15 +212,23 @@ def _html_page(kind: str, status: str, pairs: list[tuple[Check, Result]] | None)
     )
 
 
+def _quiet(response: HttpResponseBase) -> HttpResponseBase:
+    # Django logs every 4xx/5xx on ``django.request`` (ERROR for 503, mailed
+    # to ADMINS by default); a failing probe is expected and already logged
+    # once, as a transition.  This is the flag ``log_response`` itself sets.
+    response._has_been_logged = True  # type: ignore[attr-defined]
+    return response
+
+
 def respond(
     request: HttpRequest, kind: str, only: str | None = None, staff: bool | None = False
 ) -> HttpResponseBase:
     """Answer a probe, blocking at most one budget (sync servers)."""
     probe = _parse(request, kind, only, staff)
     if isinstance(probe, HttpResponseBase):
-        return probe
+        return _quiet(probe)
     pairs = get_runner().evaluate(probe.slots) if probe.slots else []
-    return _render(probe, pairs)
+    return _quiet(_render(probe, pairs))
 
 
 async def arespond(
@@ -229,9 +237,9 @@ async def arespond(
     """Answer a probe on the event loop without blocking it while checks run."""
     probe = _parse(request, kind, only, staff)
     if isinstance(probe, HttpResponseBase):
-        return probe
+        return _quiet(probe)
     pairs = await get_runner().aevaluate(probe.slots) if probe.slots else []
-    return _render(probe, pairs)
+    return _quiet(_render(probe, pairs))
 
 
 # -- routed views (``opskit.urls``) -------------------------------------------

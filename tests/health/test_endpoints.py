@@ -59,9 +59,19 @@ def test_kubelet_host_header_is_answered_before_allowed_hosts(health: Any) -> No
     assert client.get("/sync/1/", HTTP_HOST="10.42.0.7:8000").status_code == 400
 
 
-def test_public_failure_body_is_the_status_alone(health: Any) -> None:
+def test_public_failure_body_is_the_status_alone(
+    health: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     health(CHECKS=[sw("db", "fail")], TOKEN=TOKEN)
-    resp = Client().get("/readyz", HTTP_HOST="10.42.0.7:8000")
+    with caplog.at_level(logging.DEBUG):
+        resp = Client().get("/readyz", HTTP_HOST="10.42.0.7:8000")
+        for path in ("/readyz", "/readyz/nope", "/healthz"):
+            Client().get(path)
+        Client().post("/readyz")
+    # One transition line; nothing on django.request (no "Service
+    # Unavailable" errors, no mail to ADMINS), no traceback anywhere.
+    assert [r.name for r in caplog.records] == ["opskit.health"]
+    assert not any(r.exc_info for r in caplog.records)
     assert resp.status_code == 503
     assert resp.json() == {"status": "fail"}
     assert len(resp.content) < 200
