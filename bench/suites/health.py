@@ -127,6 +127,8 @@ def _server(
             if time.monotonic() > end:
                 raise RuntimeError(f"gunicorn ({variant}) did not start")
             time.sleep(0.1)
+        for _ in range(10):  # both workers have served a request (imports done)
+            _get(port, "/noop", 5.0)
         yield port
     finally:
         with contextlib.suppress(ProcessLookupError):

@@ -19,6 +19,7 @@ A spec is one of:
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -47,6 +48,10 @@ BUILTIN_NAMES: dict[str, tuple[type[Check], str | None]] = {
 }
 
 
+#: Options any check object accepts (a decorated function in a dict spec).
+_COMMON_OPTIONS = frozenset({"name", "critical", "timeout", "groups"})
+
+
 def _defaults_for(cls: type[Any], settings: HealthSettings) -> dict[str, Any]:
     if cls in (
         builtin.DatabaseCheck,
@@ -64,9 +69,16 @@ def _defaults_for(cls: type[Any], settings: HealthSettings) -> dict[str, Any]:
 
 def _instantiate(target: Any, options: dict[str, Any], settings: HealthSettings) -> Check:
     if isinstance(target, Check):
-        if options:
-            raise SpecError(f"{target!r} is already a check object; options {sorted(options)}")
-        return target
+        if not options:
+            return target
+        unknown = set(options) - _COMMON_OPTIONS
+        if unknown:
+            raise SpecError(
+                f"{target!r} is a check object; it takes only {sorted(_COMMON_OPTIONS)}"
+            )
+        clone = copy.copy(target)
+        Check.__init__(clone, **options)  # validates name, timeout and groups
+        return clone
     if isinstance(target, type) and issubclass(target, Check):
         kwargs = {**_defaults_for(target, settings), **options}
         try:

@@ -203,21 +203,27 @@ class Runner:
         self._report(slot, result)
         return result
 
-    def evaluate(self, slots: list[Slot]) -> list[tuple[Check, Result]]:
-        """Results for ``slots``, waiting (blocking) at most one budget."""
+    def evaluate(self, slots: list[Slot], since: float | None = None) -> list[tuple[Check, Result]]:
+        """Results for ``slots``, waiting (blocking) at most one budget.
+
+        ``since`` (``time.monotonic()``) is when the probe arrived: the wait
+        ends one budget after it even if building the runner took time.
+        """
         ready, waits, fresh_hung = self._begin(slots)
         for slot, result in fresh_hung:
             self._report(slot, result)
         got = dict(ready)
         for slot, run in waits:
-            remaining = run.started + slot.budget - time.monotonic()
+            remaining = _end(run, slot, since) - time.monotonic()
             if remaining > 0:
                 run.done.wait(remaining)
             done = run.result
             got[slot] = done if done is not None else self._timed_out(slot, run)
         return [(slot.check, got[slot]) for slot in slots]
 
-    async def aevaluate(self, slots: list[Slot]) -> list[tuple[Check, Result]]:
+    async def aevaluate(
+        self, slots: list[Slot], since: float | None = None
+    ) -> list[tuple[Check, Result]]:
         """:meth:`evaluate` for the event loop: waits without blocking it.
 
         The worker wakes the loop with ``call_soon_threadsafe``; no thread
@@ -236,7 +242,7 @@ class Runner:
                         run.callbacks.append(_waker(loop, fut))
                     else:
                         fut.set_result(None)
-                remaining = run.started + slot.budget - time.monotonic()
+                remaining = _end(run, slot, since) - time.monotonic()
                 if remaining > 0 and not fut.done():
                     await asyncio.wait({fut}, timeout=remaining)
                 done = run.result
@@ -290,6 +296,13 @@ class Runner:
         for slot in self.slots.values():
             if slot.thread is not None:
                 slot.queue.put(None)
+
+
+def _end(run: _Run, slot: Slot, since: float | None) -> float:
+    """When a probe stops waiting for ``run``: one budget after the run
+    started, or after the probe arrived if that is earlier."""
+    end = run.started + slot.budget
+    return end if since is None else min(end, since + slot.budget)
 
 
 def _waker(loop: asyncio.AbstractEventLoop, fut: asyncio.Future[None]) -> Callable[[], None]:

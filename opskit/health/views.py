@@ -13,6 +13,7 @@ from __future__ import annotations
 import hmac
 import html
 import json
+import time
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
@@ -224,10 +225,11 @@ def respond(
     request: HttpRequest, kind: str, only: str | None = None, staff: bool | None = False
 ) -> HttpResponseBase:
     """Answer a probe, blocking at most one budget (sync servers)."""
+    since = time.monotonic()
     probe = _parse(request, kind, only, staff)
     if isinstance(probe, HttpResponseBase):
         return _quiet(probe)
-    pairs = get_runner().evaluate(probe.slots) if probe.slots else []
+    pairs = get_runner().evaluate(probe.slots, since) if probe.slots else []
     return _quiet(_render(probe, pairs))
 
 
@@ -235,10 +237,11 @@ async def arespond(
     request: HttpRequest, kind: str, only: str | None = None, staff: bool | None = False
 ) -> HttpResponseBase:
     """Answer a probe on the event loop without blocking it while checks run."""
+    since = time.monotonic()
     probe = _parse(request, kind, only, staff)
     if isinstance(probe, HttpResponseBase):
         return _quiet(probe)
-    pairs = await get_runner().aevaluate(probe.slots) if probe.slots else []
+    pairs = await get_runner().aevaluate(probe.slots, since) if probe.slots else []
     return _quiet(_render(probe, pairs))
 
 

@@ -115,3 +115,16 @@ def test_celery_redis_broker(settings: Any) -> None:
         check.close()
     with override_settings(CELERY_BROKER_URL=None), pytest.raises(CheckFailed):
         CeleryBrokerCheck().run()
+
+
+def test_dict_spec_overrides_a_decorated_function() -> None:
+    s = HealthSettings()
+    check = build_one(
+        {"check": "tests.health.checks_for_tests.optional_gateway", "critical": True}, s
+    )
+    assert check.critical is True and check.name == "optional_gateway"
+    from tests.health.checks_for_tests import optional_gateway
+
+    assert optional_gateway.critical is False  # the module's object is untouched
+    with pytest.raises(ValueError):
+        build_one({"check": "tests.health.checks_for_tests.plain_ok", "alias": "x"}, s)
