@@ -319,10 +319,12 @@ class CeleryBrokerCheck(Check):
                 self.close()
                 raise
             return None
-        from kombu import Connection  # type: ignore[import-not-found]  # Celery's dependency
+        import importlib
 
+        # kombu is Celery's own dependency, not opskit's (typed as Any).
+        connection: Any = importlib.import_module("kombu").Connection
         start = time.monotonic()
-        with Connection(url, connect_timeout=self.connect_timeout) as conn:
+        with connection(url, connect_timeout=self.connect_timeout) as conn:
             conn.ensure_connection(max_retries=1, timeout=self.connect_timeout)
         return (time.monotonic() - start) * 1000
 

@@ -128,3 +128,11 @@ def test_dict_spec_overrides_a_decorated_function() -> None:
     assert optional_gateway.critical is False  # the module's object is untouched
     with pytest.raises(ValueError):
         build_one({"check": "tests.health.checks_for_tests.plain_ok", "alias": "x"}, s)
+
+
+def test_celery_kombu_transports(hung_listener: Any) -> None:
+    assert CeleryBrokerCheck(url="memory://", connect_timeout=1.0).run() is not None
+    hung = CeleryBrokerCheck(url=f"amqp://127.0.0.1:{hung_listener.port}//", connect_timeout=1.0)
+    with pytest.raises(Exception) as info:
+        hung.run()
+    assert "timed out" in sanitize(info.value)
