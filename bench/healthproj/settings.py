@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from typing import Any
 from urllib.parse import urlparse
 
@@ -81,3 +82,10 @@ elif VARIANT == "watchman":
     WATCHMAN_CHECKS = ("watchman.checks.databases", "watchman.checks.caches")
     WATCHMAN_DATABASES = ("default", "hung") if HUNG_PORT else ("default",)
     WATCHMAN_CACHES = ("default",)
+elif VARIANT == "watchman_defaults":
+    # As installed by the book: default checks (caches, databases, storage)
+    # and Django's default CONN_MAX_AGE = 0.
+    INSTALLED_APPS.append("watchman")
+    for _cfg in DATABASES.values():
+        _cfg["CONN_MAX_AGE"] = 0
+    MEDIA_ROOT = os.environ.get("BENCH_HEALTH_MEDIA") or tempfile.gettempdir()

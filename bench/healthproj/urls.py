@@ -25,5 +25,5 @@ elif settings.VARIANT == "health_check":
     if settings.HUNG_PORT:
         _checks.append(("health_check.checks.Database", {"alias": "hung"}))
     urlpatterns.append(path("ht/", HealthCheckView.as_view(checks=_checks)))
-elif settings.VARIANT == "watchman":
+elif settings.VARIANT in ("watchman", "watchman_defaults"):
     urlpatterns.append(path("watchman/", include("watchman.urls")))
