@@ -84,18 +84,23 @@ def _prefers_html(accept: str) -> bool:
     return best_html > 0 and best_html > best_json
 
 
-def _authorized(request: HttpRequest, s: HealthSettings, staff: bool) -> bool:
+def _authorized(request: HttpRequest, s: HealthSettings, staff: bool | None) -> bool:
+    """May this request see details?  ``staff=None``: ask ``request.user``."""
     if s.DETAILS == "always":
         return True
     if s.DETAILS != "when-authorized":
         return False  # "never", and any invalid value (opskit.E502)
-    if staff:
-        return True
-    if not s.TOKEN:
-        return False
-    given = request.META.get("HTTP_AUTHORIZATION", "")
-    expected = f"Bearer {s.TOKEN}"
-    return hmac.compare_digest(given.encode(), expected.encode())
+    if s.TOKEN:
+        given = request.META.get("HTTP_AUTHORIZATION", "")
+        if hmac.compare_digest(given.encode(), f"Bearer {s.TOKEN}".encode()):
+            return True
+    if staff is None:  # a routed view: the authentication middleware has run
+        try:
+            user = getattr(request, "user", None)
+            return bool(getattr(user, "is_staff", False) and getattr(user, "is_active", False))
+        except Exception:  # the session store or user table is the outage
+            return False
+    return staff
 
 
 def _query(request: HttpRequest) -> tuple[bool, list[str]]:
@@ -123,10 +128,7 @@ def _parse(
     as_html = _prefers_html(accept) if accept else False
     verbose, excluded = _query(request) if query else (False, [])
     details = False
-    if (verbose or as_html) and s.DETAILS != "never":
-        if staff is None:  # routed view: the auth middleware has run
-            user = getattr(request, "user", None)
-            staff = bool(getattr(user, "is_staff", False) and getattr(user, "is_active", False))
+    if verbose or as_html:
         details = _authorized(request, s, staff)
     head = request.method == "HEAD"
     if kind == LIVE:

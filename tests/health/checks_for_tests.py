@@ -58,3 +58,13 @@ def plain_ok() -> float:
 
 def bare_function() -> None:
     return None
+
+
+class UnreachableUserBackend:
+    """An authentication backend whose user store is down."""
+
+    def authenticate(self, request: Any, **credentials: Any) -> None:
+        return None
+
+    def get_user(self, user_id: Any) -> None:
+        raise ConnectionError("user store unreachable")

@@ -358,3 +358,20 @@ def test_hostile_query_strings_never_break_the_probe(health: Any) -> None:
     assert client.get("/readyz?exclude=%ff%fe&verbose=%00").status_code == 503
     assert client.get("/readyz/" + "x" * 5000).status_code == 404
     assert client.get("/readyz/%C3%A9").status_code == 404
+
+
+def test_routed_view_survives_a_user_store_outage(health: Any, settings: Any) -> None:
+    from importlib import import_module
+
+    backend = "tests.health.checks_for_tests.UnreachableUserBackend"
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+    settings.AUTHENTICATION_BACKENDS = [backend]
+    store = import_module(settings.SESSION_ENGINE).SessionStore()
+    store.update({"_auth_user_id": "1", "_auth_user_backend": backend, "_auth_user_hash": ""})
+    store.save()
+    health(CHECKS=[sw("ok")], PATHS=["/_probe/ready"], LIVE_PATHS=[], STARTUP_PATHS=[])
+    client = Client()
+    client.cookies[settings.SESSION_COOKIE_NAME] = store.session_key
+    resp = client.get("/readyz?verbose")
+    # Loading request.user failed: no details, but the probe still answers.
+    assert (resp.status_code, resp.json()) == (200, {"status": "pass"})
