@@ -79,21 +79,37 @@ class DatabaseCheck(Check):
         self.connects = 0
 
     def run(self) -> float | None:
-        if self.connection is None:
-            self.connection = _new_connection(self.alias, self.connect_timeout)
-        conn = self.connection
+        reused = self.connection is not None and self.connection.connection is not None
         try:
-            if conn.connection is None:
-                self.connects += 1
-                conn.connect()
-            with conn.cursor() as cursor:
-                self.queries += 1
-                cursor.execute("SELECT 1")
-                cursor.fetchone()
+            self._select_one()
+        except Exception:
+            self.close()
+            if not reused:
+                raise
+            # The kept connection went stale (server restart, idle timeout,
+            # a proxy dropping it): that says nothing about the database, so
+            # one fresh connection decides.
+            try:
+                self._select_one()
+            except BaseException:
+                self.close()
+                raise
         except BaseException:
             self.close()
             raise
         return None
+
+    def _select_one(self) -> None:
+        if self.connection is None:
+            self.connection = _new_connection(self.alias, self.connect_timeout)
+        conn = self.connection
+        if conn.connection is None:
+            self.connects += 1
+            conn.connect()
+        with conn.cursor() as cursor:
+            self.queries += 1
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
 
     def close(self) -> None:
         conn, self.connection = self.connection, None
@@ -168,16 +184,29 @@ class RedisCheck(Check):
         return redis.Redis.from_url(url, **kwargs)
 
     def run(self) -> float | None:
-        if self.client is None:
-            self.client = self._client()
+        reused = self.client is not None
         try:
-            self.pings += 1
-            if not self.client.ping():
-                raise CheckFailed("PING not answered")
+            self._ping()
+        except Exception:
+            self.close()
+            if not reused:
+                raise
+            try:  # a stale connection (Redis restarted): one fresh try decides
+                self._ping()
+            except BaseException:
+                self.close()
+                raise
         except BaseException:
             self.close()
             raise
         return None
+
+    def _ping(self) -> None:
+        if self.client is None:
+            self.client = self._client()
+        self.pings += 1
+        if not self.client.ping():
+            raise CheckFailed("PING not answered")
 
     def close(self) -> None:
         client, self.client = self.client, None

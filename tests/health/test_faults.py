@@ -175,3 +175,26 @@ def test_steady_probing_reuses_one_connection(health: Any, db_access: None) -> N
         rows = cursor.fetchall()
     # The same backend served every probe: opened before the 5 s, still there.
     assert rows == [("opskit-health", True)]
+
+
+def test_stale_connections_are_replaced_without_a_failure(
+    health: Any, db_access: None, settings: Any
+) -> None:
+    alias = pg_alias()
+    health(CHECKS=[f"database:{alias}", "redis:redis"], TTL=0.05)
+    client = Client()
+    assert client.get("/readyz").status_code == 200
+    db, rd = slot_check(f"db.{alias}"), slot_check("redis.redis")
+    pid = db.connection.connection.info.backend_pid
+    # The server drops both kept connections (a restart, an idle timeout).
+    with connections[alias].cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+    import redis
+
+    admin = redis.Redis.from_url(settings.REDIS_URL)
+    admin.client_kill_filter(_id=rd.client.client_id())
+    admin.close()
+    time.sleep(0.1)
+    assert client.get("/readyz").status_code == 200
+    assert db.connects == 2 and db.connection.connection.info.backend_pid != pid
+    assert rd.pings >= 3  # first, the failed one on the dropped connection, the fresh one
