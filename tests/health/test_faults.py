@@ -29,6 +29,12 @@ DEADLINE = 0.5
 SLACK = 0.4
 
 
+def hung_for(output: str) -> float:
+    prefix, _, seconds = output.partition("hung for ")
+    assert prefix == "" and seconds.endswith(" s"), output
+    return float(seconds[:-2])
+
+
 def timed(client: Client, path: str, **extra: Any) -> tuple[Any, float]:
     t0 = time.monotonic()
     resp = client.get(path, **extra)
@@ -66,7 +72,7 @@ def test_hung_database_answers_at_the_deadline(
     assert DEADLINE * 0.9 <= elapsed < DEADLINE + SLACK
     checks = resp.json()["checks"]
     assert checks[f"db.{pg_alias()}:responseTime"][0]["status"] == "pass"
-    assert checks["db.hung:responseTime"][0]["output"].startswith("hung for 0.")
+    assert hung_for(checks["db.hung:responseTime"][0]["output"]) >= DEADLINE * 0.9
     assert hung_listener.accepted  # the worker really is stuck in a connect
     # While still hung: answered from the cache, no waiting.
     for _ in range(10):
@@ -79,7 +85,8 @@ def test_hung_database_answers_at_the_deadline(
     time.sleep(1.05)
     again, fast = timed(client, "/readyz?verbose", **AUTH)
     assert again.status_code == 503 and fast < 0.2
-    assert again.json()["checks"]["db.hung:responseTime"][0]["output"].startswith("hung for 1.")
+    # Reported again, older: the same stuck run, never a second one.
+    assert hung_for(again.json()["checks"]["db.hung:responseTime"][0]["output"]) >= 1.5
     assert len(hung_listener.accepted) == 1
 
 
