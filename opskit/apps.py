@@ -9,9 +9,14 @@ from django.utils.module_loading import import_string
 CHECK_MODULES: tuple[str, ...] = (
     "opskit.checks",
     # -- logging (issue 3) --
+    "opskit.logs.checks",
     # -- metrics (issue 4) --
+    "opskit.metrics.checks",
     # -- ratelimit (issue 5) --
+    "opskit.ratelimit.checks",
     # -- queries (issue 6) --
+    "opskit.queries.checks",
+    "opskit.slow",
     # -- health (issue 7) --
     "opskit.health.checks",
     # -- sentry (issue 8) --
@@ -21,7 +26,9 @@ CHECK_MODULES: tuple[str, ...] = (
 READY_HOOKS: tuple[str, ...] = (
     # -- logging (issue 3) --
     # -- metrics (issue 4) --
+    "opskit.metrics.receivers.connect",
     # -- queries (issue 6) --
+    "opskit.queries.hook.install",
     # -- health (issue 7) --
     # -- sentry (issue 8) --
 )

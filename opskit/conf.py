@@ -44,13 +44,25 @@ class LoggingSettings:
     ENABLED: bool = True
     #: Logger that receives the one line per request.
     LOGGER: str = "opskit.request"
-    #: Paths (exact, leading slash) with no access line; ``None`` means the
-    #: health and metrics paths.
+    #: Paths with no request line: a path matches an entry equal to it or
+    #: one ending in ``"/"`` below it (``"/health"`` skips ``/health/db``);
+    #: ``None`` means the health paths and ``/metrics``.
     SKIP_PATHS: list[str] | None = None
+    #: Write ``user.id`` (only when the request already loaded the user).
     LOG_USER_ID: bool = True
+    #: Write ``client.address``; turn off for privacy.
     LOG_CLIENT_ADDRESS: bool = True
+    #: Write ``url.query``, with deny-listed parameters redacted.
     LOG_QUERY_STRING: bool = False
+    #: Longest ``url.path`` (and ``url.query``) written; longer ones are cut.
     MAX_PATH_LENGTH: int = 512
+    #: Write ``user_agent.original``.
+    LOG_USER_AGENT: bool = False
+    #: Request headers written as ``http.request.header.<name>``; deny-listed
+    #: ones (REDACT_HEADERS) are written as ``[redacted]``.
+    LOG_HEADERS: list[str] = field(default_factory=list)
+    #: Longest header value (and user agent) written.
+    MAX_HEADER_LENGTH: int = 256
     #: Header names (case-insensitive) never written anywhere.
     REDACT_HEADERS: list[str] = field(
         default_factory=lambda: [
@@ -93,6 +105,7 @@ class MetricsSettings:
     #: Dotted path to a ``prometheus_client.CollectorRegistry`` (or a callable
     #: returning one); ``None`` uses prometheus-client's default registry.
     REGISTRY: str | None = None
+    #: Upper bounds (seconds) of ``http_server_request_duration_seconds``.
     BUCKETS: list[float] = field(
         default_factory=lambda: [
             0.005,
@@ -119,7 +132,10 @@ class MetricsSettings:
     BEARER_TOKEN: str | None = None
     #: Filesystem paths whose usage is exported at scrape time.
     DISK_PATHS: list[str] = field(default_factory=lambda: ["/"])
+    #: Export ``opskit_process_*`` gauges (psutil, read at scrape time).
     PROCESS_METRICS: bool = True
+    #: Export ``opskit_system_*`` gauges (CPU, memory, DISK_PATHS).
+    SYSTEM_METRICS: bool = True
 
 
 @dataclass(frozen=True)
@@ -155,16 +171,29 @@ class RateLimitSettings:
 class QueriesSettings:
     """The query monitor (``opskit.queries``)."""
 
+    #: Measure requests (the hook itself is always installed; it costs one
+    #: context-variable read outside a monitored scope).
     ENABLED: bool = True
-    SLOW_QUERY_MS: float = 500.0
+    #: A query at least this slow (ms) logs one WARNING; ``None`` turns it off.
+    SLOW_QUERY_MS: float | None = 500.0
+    #: Slow-query WARNINGs per request at most (further ones are counted).
+    SLOW_QUERY_LOG_LIMIT: int = 10
+    #: Repeats of one fingerprint in a request that make an N+1; ``0`` turns
+    #: detection off (count and time only, no fingerprint per query).
     N_PLUS_ONE_THRESHOLD: int = 5
     #: Production gate: report an N+1 only when its total time reaches this.
     N_PLUS_ONE_MIN_MS: float = 0.0
-    #: Fingerprints (hex) or call-site prefixes (``"path.py"``,
-    #: ``"path.py:42"``) that are never reported.
+    #: Production gate: ... and only when it is at least this share (0..1)
+    #: of the request's database time.
+    N_PLUS_ONE_MIN_SHARE: float = 0.0
+    #: Fingerprints (hex) or call sites (``"path.py"``, ``"path.py:42"``)
+    #: that are never reported as N+1.
     ALLOW: list[str] = field(default_factory=list)
+    #: Do not report loops whose query is keyset or offset pagination.
+    SUPPRESS_PAGINATION: bool = True
     #: Distinct fingerprints kept per request (memory bound).
     MAX_FINGERPRINTS: int = 256
+    #: Raw SQL strings whose fingerprint is cached (per process, LRU).
     FINGERPRINT_CACHE_SIZE: int = 4096
     #: Add a ``Server-Timing`` header for clients in SERVER_TIMING_IPS.
     SERVER_TIMING: bool = False
@@ -176,10 +205,11 @@ class SlowRequestSettings:
     """The slow-request warning (``opskit.slow``)."""
 
     ENABLED: bool = True
-    #: Global threshold in milliseconds; ``None`` turns the global check off.
+    #: Global threshold in milliseconds; ``None`` turns the global check off
+    #: (``@slow_request`` views are still checked).
     THRESHOLD_MS: float | None = 1000.0
+    #: Logger of the one WARNING per slow request.
     LOGGER: str = "opskit.slow"
-    SENTRY: bool = False
 
 
 @dataclass(frozen=True)

@@ -76,11 +76,15 @@ BUILTIN_EXTENSIONS: list[tuple[str, str]] = [
     # -- sentry (issue 8) --
     # -- ratelimit (issue 5) --
     # -- queries (issue 6) --
+    ("QUERIES", "opskit.queries.extension.QueriesExtension"),
     # -- slow requests (issue 6) --
+    ("SLOW_REQUESTS", "opskit.slow.SlowRequestExtension"),
     # -- metrics (issue 4) --
+    ("METRICS", "opskit.metrics.extension.MetricsExtension"),
     # -- health (issue 7) --
     ("HEALTH", "opskit.health.extension.HealthExtension"),
     # -- logging (issue 3) --
+    ("LOGGING", "opskit.logs.extension.RequestLogExtension"),
 ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.urls import URLPattern, URLResolver, path
 
 from .health import views as health_views
+from .metrics.views import metrics_view
 
 app_name = "opskit"
 
@@ -17,4 +18,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("health", health_views.ready_view, name="health"),
     path("startupz", health_views.startup_view, name="health-startup"),
     # -- metrics (issue 4) --
+    path("metrics", metrics_view, name="metrics"),
 ]
