@@ -375,3 +375,16 @@ def test_routed_view_survives_a_user_store_outage(health: Any, settings: Any) ->
     resp = client.get("/readyz?verbose")
     # Loading request.user failed: no details, but the probe still answers.
     assert (resp.status_code, resp.json()) == (200, {"status": "pass"})
+
+
+def test_health_results_reach_the_metrics_endpoint(health: Any) -> None:
+    health(CHECKS=[sw("ok"), sw("bad", "fail", critical=False)])
+    client = Client()
+    assert client.get("/readyz").status_code == 200
+    body = client.get("/metrics").content.decode()
+    lines = [line for line in body.splitlines() if line.startswith("opskit_health_check_")]
+    assert 'opskit_health_check_status{check="ok"} 1.0' in lines
+    assert 'opskit_health_check_status{check="bad"} 0.0' in lines
+    assert any(
+        line.startswith('opskit_health_check_duration_seconds{check="bad"}') for line in lines
+    )
