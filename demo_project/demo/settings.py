@@ -93,6 +93,8 @@ OPSKIT: dict[str, Any] = {
     # Server-Timing (db;dur=...) for loopback clients: visible in devtools.
     "QUERIES": {"SERVER_TIMING": True},
     "SLOW_REQUESTS": {"THRESHOLD_MS": 1000.0},
+    # /readyz details (each check's status and time) for Authorization: Bearer <token>.
+    "HEALTH": {"TOKEN": os.environ.get("HEALTH_TOKEN") or None},
 }
 
 AUTH_PASSWORD_VALIDATORS: list[dict[str, str]] = []

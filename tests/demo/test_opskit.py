@@ -164,3 +164,19 @@ def test_request_log_line_is_json_with_request_id(
     assert line["http.route"] == "api/posts/n-plus-one/"
     assert line["http.response.status_code"] == 200
     assert line["db.query_count"] == 2 + 3 * 6
+
+
+def test_health_endpoints(blog: Blog, settings: Any) -> None:
+    for path in ("/livez", "/readyz", "/healthz", "/health"):
+        resp = Client().get(path)
+        assert resp.status_code == 200, path
+        assert resp.json() == {"status": "pass"}  # no details without the token
+    settings.OPSKIT = {**settings.OPSKIT, "HEALTH": {"TOKEN": "demo-health-token"}}
+    resp = Client().get("/readyz?verbose", HTTP_AUTHORIZATION="Bearer demo-health-token")
+    assert Client().get("/readyz?verbose").json() == {"status": "pass"}
+    assert resp.status_code == 200
+    checks = resp.json()["checks"]
+    # The demo's database and caches (Redis included) are all checked.
+    components = {v[0]["componentId"] for v in checks.values()}
+    assert {"db.default", "redis.redis"} <= components, components
+    assert all(v[0]["status"] == "pass" for v in checks.values())
