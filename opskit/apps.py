@@ -14,6 +14,7 @@ CHECK_MODULES: tuple[str, ...] = (
     # -- queries (issue 6) --
     # -- health (issue 7) --
     # -- sentry (issue 8) --
+    "opskit.sentry.checks",
 )
 
 #: Callables run once in ``ready()`` (signal receivers a capability needs).
@@ -23,6 +24,7 @@ READY_HOOKS: tuple[str, ...] = (
     # -- queries (issue 6) --
     # -- health (issue 7) --
     # -- sentry (issue 8) --
+    "opskit.sentry.setup",
 )
 
 
