@@ -17,6 +17,7 @@ from typing import Any
 
 from ..conf import get_settings
 from ..context import RequestRecord
+from ..extensions import report_internal_error
 from ..signals import n_plus_one_detected, slow_request
 
 __all__ = ["connect", "disconnect", "on_n_plus_one", "on_slow_request"]
@@ -39,12 +40,17 @@ def _due(key: tuple[str, ...], interval: float) -> bool:
 
 
 def _capture(message: str, fingerprint: list[str], extra: dict[str, Any]) -> None:
-    import sentry_sdk
+    # Signal.send() re-raises a receiver's exception into the sender (the
+    # query monitor, the slow-request check): never let Sentry do that.
+    try:
+        import sentry_sdk
 
-    with sentry_sdk.new_scope() as scope:
-        scope.fingerprint = fingerprint
-        scope.set_context("opskit", extra)
-        scope.capture_message(message, level="warning")
+        with sentry_sdk.new_scope() as scope:
+            scope.fingerprint = fingerprint
+            scope.set_context("opskit", extra)
+            scope.capture_message(message, level="warning")
+    except Exception as exc:
+        report_internal_error("sentry report", exc)
 
 
 def on_slow_request(

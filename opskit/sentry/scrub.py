@@ -122,6 +122,8 @@ def scrub_event(event: dict[str, Any], headers: Iterable[str], params: Iterable[
             for frame in frames if isinstance(frames, list) else ():
                 if isinstance(frame, dict) and isinstance(frame.get("vars"), dict):
                     _scrub_strings(frame["vars"], words)
+    if isinstance(event.get("message"), str):
+        event["message"] = scrub_text(event["message"], words)
     entry = event.get("logentry")
     if isinstance(entry, dict):
         _scrub_strings(entry, words)
