@@ -124,6 +124,7 @@ def test_init_options_hooks_run_after_opskit_scrubbing(sentry_on: Any) -> None:
     assert event["tags"]["seen_secret"] == "no"
 
 
+@pytest.mark.django_db
 def test_traces_sampler_setting_keeps_probes_untraced(sentry_on: Any) -> None:
     from .conftest import wsgi_get
 
