@@ -32,7 +32,9 @@ class SentryExtension(Extension):
         import sentry_sdk
 
         isolation = sentry_sdk.get_isolation_scope()
-        if record.trace_id is not None and "HTTP_SENTRY_TRACE" not in request.META:
+        meta = request.META
+        sentry_trace = meta.get("HTTP_SENTRY_TRACE")
+        if sentry_trace is None and record.trace_id is not None:
             # sentry-sdk 2.x continues only its own sentry-trace header; a
             # W3C traceparent (the core parsed it) becomes the same trace.
             isolation.generate_propagation_context(
@@ -43,6 +45,18 @@ class SentryExtension(Extension):
                 if txn is not None and txn.parent_span_id is None:
                     txn.trace_id = record.trace_id
                     txn.parent_span_id = record.span_id
+        elif not state.traced_methods:
+            # The SDK's middleware did not start a trace (errors only, see
+            # integration._init_options): one per request, from the
+            # incoming Sentry headers if any.
+            if sentry_trace is None:
+                isolation.set_new_propagation_context()
+            else:
+                incoming = {"sentry-trace": sentry_trace}
+                baggage = meta.get("HTTP_BAGGAGE")
+                if baggage is not None:
+                    incoming["baggage"] = baggage
+                isolation.generate_propagation_context(incoming)
         span = sentry_sdk.get_current_span() if state.tracing else None
         if span is not None:
             record.trace_id = span.trace_id

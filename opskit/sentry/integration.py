@@ -54,13 +54,16 @@ Event = dict[str, Any]
 class _State:
     """What :func:`setup` decided; read on the request path, so plain attributes."""
 
-    __slots__ = ("active", "owned", "send_pii", "tracing")
+    __slots__ = ("active", "owned", "send_pii", "traced_methods", "tracing")
 
     def __init__(self) -> None:
         self.active = False  # opskit's processor and receivers are on
         self.owned = False  # opskit called sentry_sdk.init()
         self.tracing = False  # the client may create sampled transactions
         self.send_pii = False
+        # False when the DjangoIntegration starts no trace per request
+        # (http_methods_to_capture=()): the extension does it.
+        self.traced_methods = True
 
 
 state = _State()
@@ -230,20 +233,28 @@ def _init_options(s: SentrySettings, dsn: str) -> dict[str, Any]:
         lowered = name.lower()
         extra |= {lowered, lowered.replace("-", "_"), lowered.replace("_", "-")}
     denylist = [*DEFAULT_DENYLIST, *sorted(extra - {d.lower() for d in DEFAULT_DENYLIST})]
+    tracing = s.TRACES_SAMPLER is not None or s.TRACES_SAMPLE_RATE > 0
+    tracing = tracing or "traces_sampler" in s.INIT_OPTIONS
+    tracing = tracing or s.INIT_OPTIONS.get("traces_sample_rate") is not None
+    django_options: dict[str, Any] = {
+        "transaction_style": "url",
+        "middleware_spans": s.MIDDLEWARE_SPANS,
+        "signals_spans": s.SIGNALS_SPANS,
+        "cache_spans": s.CACHE_SPANS,
+    }
+    if not tracing:
+        # Errors only: no method is "captured", so the SDK's WSGI/ASGI
+        # middleware skips continue_trace() and the transaction object it
+        # would build and throw away on every request; the extension gives
+        # each request its own trace id instead (a cheaper, lazy one).
+        django_options["http_methods_to_capture"] = ()
     options: dict[str, Any] = {
         "dsn": dsn,
         "environment": s.ENVIRONMENT,
         "release": s.RELEASE,
         "sample_rate": s.SAMPLE_RATE,
         "event_scrubber": EventScrubber(denylist=denylist, send_default_pii=s.SEND_DEFAULT_PII),
-        "integrations": [
-            DjangoIntegration(
-                transaction_style="url",
-                middleware_spans=s.MIDDLEWARE_SPANS,
-                signals_spans=s.SIGNALS_SPANS,
-                cache_spans=s.CACHE_SPANS,
-            )
-        ],
+        "integrations": [DjangoIntegration(**django_options)],
     }
     if s.SEND_DEFAULT_PII:
         options["send_default_pii"] = True
@@ -275,6 +286,13 @@ def _tracing_enabled(options: dict[str, Any]) -> bool:
     from sentry_sdk.tracing_utils import has_tracing_enabled
 
     return bool(has_tracing_enabled(options))
+
+
+def _traced_methods(client: Any) -> bool:
+    from sentry_sdk.integrations.django import DjangoIntegration
+
+    integration = client.get_integration(DjangoIntegration)
+    return integration is None or bool(getattr(integration, "http_methods_to_capture", True))
 
 
 _processor_registered = False
@@ -314,6 +332,7 @@ def setup() -> None:
         state.send_pii = bool(client.should_send_default_pii())
     else:
         return
+    state.traced_methods = _traced_methods(sentry_sdk.get_client())
     if not _processor_registered:
         add_global_event_processor(event_processor)  # type: ignore[arg-type]
         _processor_registered = True

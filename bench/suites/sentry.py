@@ -1,0 +1,70 @@
+"""Per-request CPU added by Sentry: opskit's configuration vs the default.
+
+The anchor is what Sentry's docs tell a Django project to write,
+``sentry_sdk.init(dsn=..., integrations=[DjangoIntegration()])``; opskit's
+variant is ``OPSKIT["SENTRY"]["DSN"]`` and nothing else.  Both errors only
+(no traces sample rate), both sending to a local HTTP sink in this process
+(a successful request sends nothing; release-health sessions are flushed
+there).  Each is measured over its own baseline in the same run: bare Django
+for the anchor, opskit's core middleware for opskit, so the figure is the
+Sentry configuration's own cost.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from ..stats import Figure, Record
+from ..util import added, interleaved, ratio_verdict
+
+VARIANTS = ["bare", "anchor-sentry", "opskit-core", "opskit-sentry"]
+
+
+class _Sink(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def run(quick: bool = False) -> list[Record]:
+    rounds, n, reps = (1, 800, 3) if quick else (3, 2500, 3)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    os.environ["OPSKIT_BENCH_SENTRY_DSN"] = f"http://public@127.0.0.1:{server.server_address[1]}/1"
+    records = []
+    try:
+        for handler, path in (("wsgi", "/sync/1/"), ("asgi", "/async/1/")):
+            s = interleaved(VARIANTS, rounds, handler=handler, path=path, n=n, repeats=reps)
+            ours = Figure.of(added(s["opskit-sentry"], s["opskit-core"]))
+            theirs = Figure.of(added(s["anchor-sentry"], s["bare"]))
+            records.append(
+                Record(
+                    suite="sentry",
+                    metric=f"{handler.upper()} CPU per request added by Sentry, errors only",
+                    unit="µs",
+                    better="lower",
+                    opskit=ours,
+                    anchors={"sentry-sdk DjangoIntegration() default": theirs},
+                    baseline={
+                        "bare Django (absolute)": Figure.of(s["bare"]),
+                        "opskit core (absolute)": Figure.of(s["opskit-core"]),
+                    },
+                    target="≤ 0.5x the default DjangoIntegration",
+                    verdict=ratio_verdict(ours.median, theirs.median, 0.5),
+                    notes="opskit: signals/middleware/cache spans off, tracing off, "
+                    "request-id/route tags from an event processor (no per-request scope work)",
+                )
+            )
+    finally:
+        server.shutdown()
+        server.server_close()
+        os.environ.pop("OPSKIT_BENCH_SENTRY_DSN", None)
+    return records
