@@ -226,6 +226,10 @@ class SentrySettings:
     #: Paths (prefixes) never traced; ``None`` means the health and metrics paths.
     IGNORE_PATHS: list[str] | None = None
     SEND_DEFAULT_PII: bool = False
+    #: ``"auto"``: opskit's lean Django integration when tracing is off,
+    #: sentry-sdk's DjangoIntegration when it is on; ``"django"`` or
+    #: ``"opskit"`` to force one.
+    INTEGRATION: str = "auto"
     #: DjangoIntegration options; each span type costs time on every request.
     SIGNALS_SPANS: bool = False
     MIDDLEWARE_SPANS: bool = False

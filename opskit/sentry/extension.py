@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from ..extensions import Extension
 from .integration import state
+from .lean import REQUEST_KEY
 
 if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponseBase
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
     from ..context import RequestRecord
 
 __all__ = ["SentryExtension"]
+
+_SCOPE_KEY = "sentry.scope"
 
 
 class SentryExtension(Extension):
@@ -31,7 +34,16 @@ class SentryExtension(Extension):
             return
         import sentry_sdk
 
-        isolation = sentry_sdk.get_isolation_scope()
+        if state.lean:
+            # What the SDK's WSGI/ASGI middleware would do: a fresh
+            # isolation scope for this request, left in request_finished.
+            scope_cm = sentry_sdk.isolation_scope()
+            isolation = scope_cm.__enter__()
+            isolation.clear_breadcrumbs()
+            record.extra[_SCOPE_KEY] = scope_cm
+            record.extra[REQUEST_KEY] = request
+        else:
+            isolation = sentry_sdk.get_isolation_scope()
         meta = request.META
         sentry_trace = meta.get("HTTP_SENTRY_TRACE")
         if sentry_trace is None and record.trace_id is not None:
@@ -69,6 +81,9 @@ class SentryExtension(Extension):
     def request_finished(
         self, record: RequestRecord, request: HttpRequest, response: HttpResponseBase | None
     ) -> None:
+        scope_cm = record.extra.pop(_SCOPE_KEY, None)
+        if scope_cm is not None:
+            scope_cm.__exit__(None, None, None)
         # Transactions are sent after the record is gone: tag them now.
         if not state.tracing:
             return

@@ -54,11 +54,12 @@ Event = dict[str, Any]
 class _State:
     """What :func:`setup` decided; read on the request path, so plain attributes."""
 
-    __slots__ = ("active", "owned", "send_pii", "traced_methods", "tracing")
+    __slots__ = ("active", "lean", "owned", "send_pii", "traced_methods", "tracing")
 
     def __init__(self) -> None:
         self.active = False  # opskit's processor and receivers are on
         self.owned = False  # opskit called sentry_sdk.init()
+        self.lean = False  # opskit's own Django integration (lean.py) is on
         self.tracing = False  # the client may create sampled transactions
         self.send_pii = False
         # False when the DjangoIntegration starts no trace per request
@@ -182,6 +183,10 @@ def event_processor(event: Event, hint: EventHint) -> Event:
     tags["request_id"] = record.request_id
     if record.route is not None:
         tags["http.route"] = record.route
+    if state.lean:
+        from .lean import add_request_data
+
+        add_request_data(event, record, state.send_pii)
     if state.send_pii and record.user_id is not None:
         user = event.get("user")
         if not isinstance(user, dict):
@@ -236,26 +241,32 @@ def _init_options(s: SentrySettings, dsn: str) -> dict[str, Any]:
     tracing = s.TRACES_SAMPLER is not None or s.TRACES_SAMPLE_RATE > 0
     tracing = tracing or "traces_sampler" in s.INIT_OPTIONS
     tracing = tracing or s.INIT_OPTIONS.get("traces_sample_rate") is not None
-    django_options: dict[str, Any] = {
-        "transaction_style": "url",
-        "middleware_spans": s.MIDDLEWARE_SPANS,
-        "signals_spans": s.SIGNALS_SPANS,
-        "cache_spans": s.CACHE_SPANS,
-    }
-    if not tracing:
-        # Errors only: no method is "captured", so the SDK's WSGI/ASGI
-        # middleware skips continue_trace() and the transaction object it
-        # would build and throw away on every request; the extension gives
-        # each request its own trace id instead (a cheaper, lazy one).
-        django_options["http_methods_to_capture"] = ()
     options: dict[str, Any] = {
         "dsn": dsn,
         "environment": s.ENVIRONMENT,
         "release": s.RELEASE,
         "sample_rate": s.SAMPLE_RATE,
         "event_scrubber": EventScrubber(denylist=denylist, send_default_pii=s.SEND_DEFAULT_PII),
-        "integrations": [DjangoIntegration(**django_options)],
     }
+    if _lean_wanted(s, tracing):
+        # sentry-sdk auto-enables its DjangoIntegration when Django is
+        # importable: keep it off, opskit's lean integration takes over.
+        options["disabled_integrations"] = [DjangoIntegration]
+        options["integrations"] = []
+    else:
+        django_options: dict[str, Any] = {
+            "transaction_style": "url",
+            "middleware_spans": s.MIDDLEWARE_SPANS,
+            "signals_spans": s.SIGNALS_SPANS,
+            "cache_spans": s.CACHE_SPANS,
+        }
+        if not tracing:
+            # Errors only: no method is "captured", so the SDK's WSGI/ASGI
+            # middleware skips continue_trace() and the transaction object
+            # it would build and throw away on every request; the extension
+            # gives each request its own trace id instead (a lazy one).
+            django_options["http_methods_to_capture"] = ()
+        options["integrations"] = [DjangoIntegration(**django_options)]
     if s.SEND_DEFAULT_PII:
         options["send_default_pii"] = True
     if s.TRACES_SAMPLER is not None:
@@ -280,6 +291,12 @@ def _init_options(s: SentrySettings, dsn: str) -> dict[str, Any]:
     if options.get("release") is None:
         options.pop("release")
     return options
+
+
+def _lean_wanted(s: SentrySettings, tracing: bool) -> bool:
+    if s.INTEGRATION == "opskit":
+        return True
+    return s.INTEGRATION == "auto" and not tracing
 
 
 def _tracing_enabled(options: dict[str, Any]) -> bool:
@@ -333,6 +350,20 @@ def setup() -> None:
     else:
         return
     state.traced_methods = _traced_methods(sentry_sdk.get_client())
+    from . import lean
+
+    state.lean = state.owned and _lean_wanted(s, state.tracing)
+    if state.lean:
+        # disabled_integrations only stops an integration that was never
+        # set up in this process; after an earlier init (tests, a re-init)
+        # the SDK would enable it again, so drop it from this client.
+        from sentry_sdk.integrations.django import DjangoIntegration
+
+        sentry_sdk.get_client().integrations.pop(DjangoIntegration.identifier, None)
+        state.traced_methods = False  # no SDK middleware starts a trace
+        lean.install()
+    else:
+        lean.uninstall()
     if not _processor_registered:
         add_global_event_processor(event_processor)  # type: ignore[arg-type]
         _processor_registered = True

@@ -116,6 +116,33 @@ def sink() -> Iterator[Sink]:
     s.close()
 
 
+def clear_scopes() -> None:
+    """Forget what earlier tests left on this thread's Sentry scopes.
+
+    The test client does not go through sentry-sdk's WSGI middleware, so the
+    DjangoIntegration's per-request event processors pile up on the test
+    thread's scopes (in production each request has its own).
+    """
+    for scope in (sentry_sdk.get_current_scope(), sentry_sdk.get_isolation_scope()):
+        scope.clear()
+        scope._event_processors.clear()  # clear() keeps them
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _django_integration_installed(sink: Sink) -> None:
+    """Install sentry-sdk's DjangoIntegration once, first.
+
+    sentry-sdk sets an integration up once per process, and an init that
+    disables it (opskit's lean mode) marks it processed for good; a real
+    process inits once, the tests init in both modes.
+    """
+    from sentry_sdk.integrations.django import DjangoIntegration
+
+    sentry_sdk.init(dsn=sink.dsn, integrations=[DjangoIntegration()])
+    sentry_sdk.get_client().close(timeout=2)
+    sentry_sdk.get_global_scope().set_client(None)
+
+
 @pytest.fixture
 def sentry_on(sink: Sink, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Sink]]:
     """Initialise Sentry through opskit for one test; always torn down."""
@@ -129,6 +156,7 @@ def sentry_on(sink: Sink, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[
         o.enable()
         overrides.append(o)
         sink.clear()
+        clear_scopes()
         opskit.sentry.setup()
         assert opskit.sentry.is_active()
         return sink
@@ -140,6 +168,7 @@ def sentry_on(sink: Sink, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[
         sentry_sdk.get_global_scope().set_client(None)
         for o in reversed(overrides):
             o.disable()
+        clear_scopes()
         sink.clear()
 
 

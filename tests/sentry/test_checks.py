@@ -64,6 +64,7 @@ def test_e603_rates_and_init_options() -> None:
     assert ids(TRACES_SAMPLE_RATE=1.5) == ["opskit.E603"]
     assert ids(SAMPLE_RATE=-0.1) == ["opskit.E603"]
     assert ids(INIT_OPTIONS=["debug"]) == ["opskit.E603"]
+    assert ids(INTEGRATION="lean") == ["opskit.E603"]
 
 
 def test_e604_traces_sampler() -> None:

@@ -17,13 +17,27 @@ TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
 
 
+@pytest.fixture(params=["auto", "django"])
+def mode(request: pytest.FixtureRequest) -> str:
+    """Errors only: opskit's lean integration ("auto") and sentry-sdk's."""
+    return str(request.param)
+
+
+def _on(sentry_on: Any, mode: str, **kw: Any) -> Any:
+    sink = sentry_on(INTEGRATION=mode, **kw)
+    from opskit.sentry.integration import state
+
+    assert state.lean is (mode == "auto")
+    return sink
+
+
 def _only(events: list[dict[str, Any]]) -> dict[str, Any]:
     assert len(events) == 1, [e.get("message") or e.get("exception") for e in events]
     return events[0]
 
 
-def test_sync_exception_carries_request_id_and_route(sentry_on: Any) -> None:
-    sink = sentry_on()
+def test_sync_exception_carries_request_id_and_route(sentry_on: Any, mode: str) -> None:
+    sink = _on(sentry_on, mode)
     resp = Client(raise_request_exception=False).get("/sentry/boom/7/")
     assert resp.status_code == 500
     event = _only(sink.wait_events(1))
@@ -33,8 +47,8 @@ def test_sync_exception_carries_request_id_and_route(sentry_on: Any) -> None:
     assert "user" not in event or "id" not in event["user"]
 
 
-async def test_async_exception_carries_request_id_and_route(sentry_on: Any) -> None:
-    sink = sentry_on()
+async def test_async_exception_carries_request_id_and_route(sentry_on: Any, mode: str) -> None:
+    sink = _on(sentry_on, mode)
     resp = await AsyncClient(raise_request_exception=False).get("/sentry/aboom/3/")
     assert resp.status_code == 500
     event = _only(sink.wait_events(1))
@@ -43,8 +57,8 @@ async def test_async_exception_carries_request_id_and_route(sentry_on: Any) -> N
     assert event["tags"]["http.route"] == "sentry/aboom/<int:pk>/"
 
 
-def test_message_in_sync_view_and_log_ids_match_event(sentry_on: Any) -> None:
-    sink = sentry_on()
+def test_message_in_sync_view_and_log_ids_match_event(sentry_on: Any, mode: str) -> None:
+    sink = _on(sentry_on, mode)
     resp = Client().get("/sentry/message/")
     event = _only(sink.wait_events(1))
     assert event["tags"]["request_id"] == resp["X-Request-ID"]
@@ -54,8 +68,8 @@ def test_message_in_sync_view_and_log_ids_match_event(sentry_on: Any) -> None:
     assert resp.json() == {"trace_id": trace["trace_id"], "span_id": trace["span_id"]}
 
 
-async def test_message_in_async_view_through_thread_hop(sentry_on: Any) -> None:
-    sink = sentry_on()
+async def test_message_in_async_view_through_thread_hop(sentry_on: Any, mode: str) -> None:
+    sink = _on(sentry_on, mode)
     resp = await AsyncClient().get("/sentry/amessage/")
     event = _only(sink.wait_events(1))
     assert event["tags"]["request_id"] == resp["X-Request-ID"]
@@ -63,15 +77,26 @@ async def test_message_in_async_view_through_thread_hop(sentry_on: Any) -> None:
     assert resp.json()["trace_id"] == event["contexts"]["trace"]["trace_id"]
 
 
-def test_events_outside_requests_have_no_request_tags(sentry_on: Any) -> None:
-    sink = sentry_on()
+def test_each_request_has_its_own_trace(sentry_on: Any, mode: str) -> None:
+    sink = _on(sentry_on, mode)
+    first = wsgi_get("/sentry/message/").json()
+    second = wsgi_get("/sentry/message/").json()
+    assert first["trace_id"] != second["trace_id"]
+    events = sink.wait_events(2)
+    assert sorted(e["contexts"]["trace"]["trace_id"] for e in events) == sorted(
+        [first["trace_id"], second["trace_id"]]
+    )
+
+
+def test_events_outside_requests_have_no_request_tags(sentry_on: Any, mode: str) -> None:
+    sink = _on(sentry_on, mode)
     sentry_sdk.capture_message("from a management command")
     event = _only(sink.wait_events(1))
     assert "request_id" not in event.get("tags", {})
 
 
-def test_secrets_scrubbed_from_headers_query_and_cookies(sentry_on: Any) -> None:
-    sink = sentry_on(SEND_DEFAULT_PII=True)  # PII on: Sentry would send cookies
+def test_secrets_scrubbed_from_headers_query_and_cookies(sentry_on: Any, mode: str) -> None:
+    sink = _on(sentry_on, mode, SEND_DEFAULT_PII=True)  # PII on: Sentry would send cookies
     resp = wsgi_get(
         "/sentry/boom/1/?page=2&access_token=tok-SECRET-1&Signature=sig-SECRET-2",
         x_api_key="key-SECRET-3",
@@ -94,8 +119,8 @@ def test_secrets_scrubbed_from_headers_query_and_cookies(sentry_on: Any) -> None
     assert request["cookies"]["theme"] == "[Filtered]"
 
 
-def test_user_id_only_with_pii(sentry_on: Any) -> None:
-    sink = sentry_on(SEND_DEFAULT_PII=False)
+def test_user_id_only_with_pii(sentry_on: Any, mode: str) -> None:
+    sink = _on(sentry_on, mode, SEND_DEFAULT_PII=False)
     Client(raise_request_exception=False).get("/sentry/login-boom/")
     event = _only(sink.wait_events(1))
     assert "id" not in event.get("user", {})
@@ -103,13 +128,13 @@ def test_user_id_only_with_pii(sentry_on: Any) -> None:
     from opskit.sentry import shutdown
 
     shutdown()
-    sink = sentry_on(SEND_DEFAULT_PII=True)
+    sink = _on(sentry_on, mode, SEND_DEFAULT_PII=True)
     Client(raise_request_exception=False).get("/sentry/login-boom/")
     event = _only(sink.wait_events(1))
     from django.contrib.auth import get_user_model
 
     user = get_user_model().objects.get(username="sentry-user")
-    assert event["user"]["id"] == str(user.pk)
+    assert event["user"]["id"] == str(user.pk), event["user"]
 
 
 def test_probes_never_traced_even_at_full_rate(sentry_on: Any) -> None:
@@ -151,8 +176,8 @@ def test_w3c_traceparent_continues_the_transaction(sentry_on: Any) -> None:
     assert resp.json() == {"trace_id": TRACE_ID, "span_id": trace["span_id"]}
 
 
-def test_w3c_traceparent_reaches_error_events_without_tracing(sentry_on: Any) -> None:
-    sink = sentry_on()
+def test_w3c_traceparent_reaches_error_events_without_tracing(sentry_on: Any, mode: str) -> None:
+    sink = _on(sentry_on, mode)
     resp = wsgi_get("/sentry/message/", traceparent=f"00-{TRACE_ID}-{PARENT_ID}-00")
     event = _only(sink.wait_events(1))
     trace = event["contexts"]["trace"]

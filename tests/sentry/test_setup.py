@@ -13,7 +13,7 @@ import opskit.sentry
 from opskit.extensions import get_extensions
 from opskit.sentry.extension import SentryExtension
 
-from .conftest import Sink
+from .conftest import Sink, clear_scopes
 
 pytestmark = pytest.mark.urls("tests.sentry.urls")
 
@@ -26,12 +26,14 @@ def user_init(sink: Sink, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sink]:
 
     sentry_sdk.init(dsn=sink.dsn, integrations=[DjangoIntegration()])
     sink.clear()
+    clear_scopes()
     try:
         yield sink
     finally:
         opskit.sentry.shutdown()
         sentry_sdk.get_client().close(timeout=2)
         sentry_sdk.get_global_scope().set_client(None)
+        clear_scopes()
         sink.clear()
 
 
