@@ -91,11 +91,13 @@ def variant_settings(name: str) -> dict[str, Any]:
             opskit = _only("QUERIES")
         elif name == "opskit-full":
             opskit = {}
-        elif name == "opskit-sentry":
-            # opskit initialises sentry-sdk itself (ready hook), errors only.
+        elif name in ("opskit-sentry", "opskit-sentry-django"):
+            # opskit initialises sentry-sdk itself (ready hook), errors only;
+            # -django: with sentry-sdk's DjangoIntegration (cheap options).
             opskit = _only()
             opskit["SENTRY"] = {
                 "DSN": os.environ.get("OPSKIT_BENCH_SENTRY_DSN", SENTRY_DSN),
+                "INTEGRATION": "django" if name.endswith("-django") else "auto",
                 # Exploration knob: extra SENTRY keys as JSON.
                 **json.loads(os.environ.get("OPSKIT_BENCH_SENTRY_EXTRA", "{}")),
             }

@@ -234,6 +234,10 @@ class SentrySettings:
     SIGNALS_SPANS: bool = False
     MIDDLEWARE_SPANS: bool = False
     CACHE_SPANS: bool = False
+    #: sentry-sdk's ThreadingIntegration forks both scopes on every thread
+    #: start and executor submit (several per ASGI request); asgiref already
+    #: carries them into ``sync_to_async`` threads.  On for your own threads.
+    PROPAGATE_SCOPE_TO_THREADS: bool = False
     REPORT_SLOW_REQUESTS: bool = False
     REPORT_N_PLUS_ONE: bool = False
     #: Seconds between two reports of the same slow route or N+1 pattern

@@ -227,6 +227,7 @@ def _resolve(value: Any) -> Any:
 
 def _init_options(s: SentrySettings, dsn: str) -> dict[str, Any]:
     from sentry_sdk.integrations.django import DjangoIntegration
+    from sentry_sdk.integrations.threading import ThreadingIntegration
     from sentry_sdk.scrubber import DEFAULT_DENYLIST, EventScrubber
 
     logs = get_settings().LOGGING
@@ -248,11 +249,12 @@ def _init_options(s: SentrySettings, dsn: str) -> dict[str, Any]:
         "sample_rate": s.SAMPLE_RATE,
         "event_scrubber": EventScrubber(denylist=denylist, send_default_pii=s.SEND_DEFAULT_PII),
     }
+    threading = ThreadingIntegration(propagate_scope=s.PROPAGATE_SCOPE_TO_THREADS)
     if _lean_wanted(s, tracing):
         # sentry-sdk auto-enables its DjangoIntegration when Django is
         # importable: keep it off, opskit's lean integration takes over.
         options["disabled_integrations"] = [DjangoIntegration]
-        options["integrations"] = []
+        options["integrations"] = [threading]
     else:
         django_options: dict[str, Any] = {
             "transaction_style": "url",
@@ -266,7 +268,7 @@ def _init_options(s: SentrySettings, dsn: str) -> dict[str, Any]:
             # it would build and throw away on every request; the extension
             # gives each request its own trace id instead (a lazy one).
             django_options["http_methods_to_capture"] = ()
-        options["integrations"] = [DjangoIntegration(**django_options)]
+        options["integrations"] = [DjangoIntegration(**django_options), threading]
     if s.SEND_DEFAULT_PII:
         options["send_default_pii"] = True
     if s.TRACES_SAMPLER is not None:

@@ -57,6 +57,18 @@ async def test_async_exception_carries_request_id_and_route(sentry_on: Any, mode
     assert event["tags"]["http.route"] == "sentry/aboom/<int:pk>/"
 
 
+async def test_sync_view_under_asgi_handler(sentry_on: Any, mode: str) -> None:
+    # The real ASGIHandler runs the sync view in a sync_to_async thread;
+    # scopes and the record follow it with the thread-scope fork off.
+    sink = _on(sentry_on, mode)
+    resp = await asgi_get("/sentry/boom/2/?x=1")
+    assert resp.status == 500
+    event = _only(sink.wait_events(1))
+    assert event["tags"]["request_id"] == resp.headers["x-request-id"]
+    assert event["tags"]["http.route"] == "sentry/boom/<int:pk>/"
+    assert event["request"]["query_string"] == "x=1"
+
+
 def test_message_in_sync_view_and_log_ids_match_event(sentry_on: Any, mode: str) -> None:
     sink = _on(sentry_on, mode)
     resp = Client().get("/sentry/message/")
