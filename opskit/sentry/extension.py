@@ -7,6 +7,7 @@ sees the Sentry trace ids.  When Sentry is off the extension drops itself
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING
 
 from ..extensions import Extension
@@ -41,7 +42,8 @@ class SentryExtension(Extension):
             isolation = scope_cm.__enter__()
             isolation.clear_breadcrumbs()
             record.extra[_SCOPE_KEY] = scope_cm
-            record.extra[REQUEST_KEY] = request
+            # A weak reference: the request already holds the record.
+            record.extra[REQUEST_KEY] = weakref.ref(request)
         else:
             isolation = sentry_sdk.get_isolation_scope()
         meta = request.META

@@ -97,7 +97,8 @@ def _header_name(key: str) -> str:
 
 def add_request_data(event: dict[str, Any], record: RequestRecord, send_pii: bool) -> None:
     """Describe the request on ``event`` (at capture time; never raises)."""
-    request: HttpRequest | None = record.extra.get(REQUEST_KEY)
+    ref = record.extra.get(REQUEST_KEY)
+    request: HttpRequest | None = ref() if ref is not None else None
     if request is None:
         return
     if record.route is not None and not event.get("transaction"):
