@@ -338,6 +338,8 @@ def setup() -> None:
         state.tracing = _tracing_enabled(client.options)
         state.send_pii = bool(client.should_send_default_pii())
     elif dsn:
+        if state.owned:  # setup() again (settings reloaded): replace our client
+            client.close(timeout=2.0)
         options = _init_options(s, dsn)
         with warnings.catch_warnings():
             # sentry-sdk >= 2.5x deprecates send_default_pii for its new

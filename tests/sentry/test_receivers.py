@@ -100,6 +100,13 @@ def test_slow_requests_one_issue_per_route(sentry_on: Any) -> None:
     assert all(e["level"] == "warning" for e in events)
 
 
+def test_slow_requests_section_switch_also_reports(sentry_on: Any) -> None:
+    sink = sentry_on({"SLOW_REQUESTS": {"SENTRY": True}})
+    slow_request.send(sender=None, threshold=1.0, duration=2.0, record=_record("c/"))
+    [event] = sink.wait_events(1)
+    assert event["fingerprint"] == ["opskit.slow_request", "GET", "c/"]
+
+
 def test_receivers_disconnected_after_shutdown(sentry_on: Any) -> None:
     import opskit.sentry
 
