@@ -80,6 +80,25 @@ def run(quick: bool = False) -> list[Record]:
                     "off and no per-request trace start (http_methods_to_capture=())",
                 )
             )
+        # Ten queries per request: sentry-sdk's cursor hook runs on each one
+        # even with tracing off; opskit's lean integration installs none.
+        db_variants = ["bare", "anchor-sentry", "opskit-core", "opskit-sentry"]
+        s = interleaved(db_variants, rounds, handler="wsgi", path="/db/", n=n, repeats=reps)
+        ours = Figure.of(added(s["opskit-sentry"], s["opskit-core"]))
+        theirs = Figure.of(added(s["anchor-sentry"], s["bare"]))
+        records.append(
+            Record(
+                suite="sentry",
+                metric="WSGI CPU per request added by Sentry, errors only, view with 10 SQL queries",
+                unit="µs",
+                better="lower",
+                opskit=ours,
+                anchors={"sentry-sdk DjangoIntegration() default": theirs},
+                target="≤ 0.5x the default DjangoIntegration",
+                verdict=ratio_verdict(ours.median, theirs.median, 0.5),
+                notes="SQLite in memory, SELECT %s x10",
+            )
+        )
     finally:
         server.shutdown()
         server.server_close()
