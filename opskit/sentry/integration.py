@@ -354,6 +354,11 @@ def setup() -> None:
     else:
         return
     state.traced_methods = _traced_methods(sentry_sdk.get_client())
+    from sentry_sdk.integrations.logging import ignore_logger
+
+    # The access line of a 500 is not a second error: the exception itself
+    # is captured, with the same request id.
+    ignore_logger(get_settings().LOGGING.LOGGER)
     from . import lean
 
     state.lean = state.owned and _lean_wanted(s, state.tracing)
