@@ -95,6 +95,9 @@ OPSKIT: dict[str, Any] = {
     "SLOW_REQUESTS": {"THRESHOLD_MS": 1000.0},
     # /readyz details (each check's status and time) for Authorization: Bearer <token>.
     "HEALTH": {"TOKEN": os.environ.get("HEALTH_TOKEN") or None},
+    # With SENTRY_DSN set: errors, plus N+1 patterns and slow requests as
+    # warning issues (one per pattern per 5 minutes).
+    "SENTRY": {"REPORT_N_PLUS_ONE": True, "REPORT_SLOW_REQUESTS": True},
 }
 
 AUTH_PASSWORD_VALIDATORS: list[dict[str, str]] = []

@@ -6,16 +6,20 @@ README's uvicorn command, on a throwaway SQLite database.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,8 +40,59 @@ def fetch(url: str) -> tuple[int, dict[str, str], bytes]:
         return exc.code, dict(exc.headers), exc.read()
 
 
+class SentrySink:
+    """A Sentry ingest stand-in: keeps the JSON items of every envelope."""
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if self.headers.get("Content-Encoding") == "gzip":
+                    body = gzip.decompress(body)
+                for line in body.splitlines()[1:]:
+                    try:
+                        item = json.loads(line)
+                    except ValueError:
+                        continue
+                    if isinstance(item, dict):
+                        sink.items.append(item)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.dsn = f"http://public@127.0.0.1:{self.server.server_address[1]}/1"
+
+    def wait_for(self, predicate: Any, timeout: float = 20.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for item in list(self.items):
+                if predicate(item):
+                    return item
+            time.sleep(0.1)
+        raise AssertionError(f"no such Sentry event; got {self.items!r:.2000}")
+
+
 @pytest.fixture(scope="module")
-def uvicorn_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def sentry_sink() -> Iterator[SentrySink]:
+    sink = SentrySink()
+    yield sink
+    sink.server.shutdown()
+    sink.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def uvicorn_demo(
+    tmp_path_factory: pytest.TempPathFactory, sentry_sink: SentrySink
+) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("uvicorn-demo")
     env = {
         k: v
@@ -51,6 +106,7 @@ def uvicorn_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         DJANGO_SETTINGS_MODULE="demo.settings",
         DATABASE_URL=f"sqlite:///{tmp / 'demo.sqlite3'}",
         PROMETHEUS_MULTIPROC_DIR=str(tmp / "metrics"),
+        SENTRY_DSN=sentry_sink.dsn,
         PYTHONUNBUFFERED="1",
     )
     manage = [sys.executable, "manage.py"]
@@ -144,3 +200,21 @@ def test_uvicorn_metrics_merge_the_workers(uvicorn_demo: str) -> None:
     # Each request counted once, by whichever of the two workers served it,
     # and one scrape reports them all.
     assert detail_count(uvicorn_demo) - before == n
+
+
+@pytest.mark.slow
+def test_sentry_gets_the_n_plus_one_with_its_request_id(
+    uvicorn_demo: str, sentry_sink: SentrySink
+) -> None:
+    status, headers, _ = fetch(uvicorn_demo + "/api/posts/n-plus-one/?limit=8")
+    assert status == 200
+    event = sentry_sink.wait_for(
+        lambda e: (
+            "N+1 queries" in str(e.get("message", e.get("logentry", "")))
+            and e.get("tags", {}).get("request_id") == headers["X-Request-ID"]
+        )
+    )
+    assert event["level"] == "warning"
+    assert event["tags"]["http.route"] == "api/posts/n-plus-one/"
+    assert event["contexts"]["opskit"]["count"] == 8
+    assert event["fingerprint"][0] == "opskit.n_plus_one"
