@@ -3,7 +3,8 @@
 Every error is ``{"error": "...", "fields": {...}}`` with the right status:
 400 (bad JSON, bad parameters, invalid fields, one list of messages per
 field), 401 (not logged in), 403 (not allowed, or CSRF), 404, 405 (with
-``Allow``), 415 (not JSON).
+``Allow``), 415 (not JSON); opskit's rate limiter adds 429 (with
+``Retry-After`` and the ``RateLimit`` headers).
 
 Authentication is Django's session (log in at ``/accounts/login/``).  CSRF:
 the views are ``csrf_exempt`` and enforce Django's CSRF check themselves for
