@@ -55,6 +55,7 @@ def test_pages_are_get_only(blog: Blog) -> None:
     assert Client().post("/").status_code == 405
     assert Client().post(f"/posts/{blog.published[0].slug}/").status_code == 405
     assert Client().head("/").status_code == 200
+    assert Client().put("/accounts/login/").status_code == 405
 
 
 def test_detail(blog: Blog) -> None:
