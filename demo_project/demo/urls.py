@@ -18,7 +18,8 @@ urlpatterns = [
     path(
         "accounts/login/",
         ratelimit(rate="5/15m", key="ip", strict=True, methods=["POST"], scope="login")(
-            auth_views.LoginView.as_view()
+            # No PUT: FormView treats it as a POST the limit would not count.
+            auth_views.LoginView.as_view(http_method_names=["get", "post", "head", "options"])
         ),
         name="login",
     ),
