@@ -333,7 +333,8 @@ def _fit(cls: type[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
     return fitted
 
 
-_timeout = getattr(asyncio, "timeout", None)
+#: Python 3.11+: a cancellation we request can be told from the caller's.
+_UNCANCEL = hasattr(asyncio.Task, "uncancel")
 
 
 async def _exchange(conn: Any, keys: Sequence[str], tail: bytes, nargs: int) -> Any:
@@ -345,8 +346,27 @@ async def _exchange(conn: Any, keys: Sequence[str], tail: bytes, nargs: int) -> 
         return await conn.read_response()
 
 
+class _Watch:
+    """One decision in flight: its deadline and the task to stop past it."""
+
+    __slots__ = ("deadline", "expired", "task")
+
+    def __init__(self, deadline: float, task: asyncio.Task[Any]) -> None:
+        self.deadline = deadline
+        self.task = task
+        self.expired = False
+
+
 class _LoopConnections:
-    """Idle async connections of one event loop, and the in-flight gate."""
+    """Idle async connections of one event loop, the in-flight gate, the watchdog.
+
+    The watchdog replaces a timer per decision (``asyncio.timeout`` or
+    redis-py's ``socket_timeout``, which adds a task per send): one loop timer
+    at the earliest deadline in flight, re-armed only when it fires, so a
+    steady stream of decisions arms about one timer per ``SOCKET_TIMEOUT``.
+    A decision past its deadline has its task cancelled, as ``asyncio.timeout``
+    would, and reports ``TimeoutError``.
+    """
 
     def __init__(self, cls: type[Any], kwargs: dict[str, Any]) -> None:
         self.cls = cls
@@ -355,6 +375,40 @@ class _LoopConnections:
         # A burst of coroutines must not open hundreds of sockets at once
         # and then miss the short timeout because the loop is busy.
         self.gate = asyncio.Semaphore(ASYNC_CONNECTIONS)
+        self.inflight: set[_Watch] = set()
+        #: When the armed watchdog timer fires (None: not armed).  No handle
+        #: is kept: it would tie this entry to its loop and keep both alive.
+        self.armed: float | None = None
+
+    def watch(self, loop: asyncio.AbstractEventLoop, timeout: float) -> _Watch:
+        task = asyncio.current_task(loop)
+        assert task is not None
+        watch = _Watch(loop.time() + timeout, task)
+        self.inflight.add(watch)
+        armed = self.armed
+        if armed is None or armed > watch.deadline:
+            self.armed = watch.deadline
+            loop.call_at(watch.deadline, self._fire, loop)
+        return watch
+
+    def _fire(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self.armed is None or self.armed > loop.time() + 0.001:
+            return  # superseded by an earlier timer (a shorter SOCKET_TIMEOUT)
+        self.armed = None
+        now = loop.time()
+        soonest: float | None = None
+        for watch in self.inflight:
+            if watch.deadline <= now:
+                if not watch.expired:
+                    # Delivered at the task's pending await, which is inside
+                    # aevaluate's exchange: the watch is registered only there.
+                    watch.expired = True
+                    watch.task.cancel()
+            elif soonest is None or watch.deadline < soonest:
+                soonest = watch.deadline
+        if soonest is not None:
+            self.armed = soonest
+            loop.call_at(soonest, self._fire, loop)
 
 
 class RedisBackend(Backend):
@@ -391,9 +445,10 @@ class RedisBackend(Backend):
         )
         return pool.connection_class, kwargs
 
-    def apool(self) -> _LoopConnections:
+    def apool(self, loop: asyncio.AbstractEventLoop | None = None) -> _LoopConnections:
         """This event loop's idle connections (asyncio sockets belong to one loop)."""
-        loop = asyncio.get_running_loop()
+        if loop is None:
+            loop = asyncio.get_running_loop()
         entry = self._apools.get(loop)
         if entry is None:
             from redis.asyncio import connection as aconn
@@ -402,8 +457,9 @@ class RedisBackend(Backend):
 
             cls, kwargs = self._kwargs()
             acls = getattr(aconn, _SYNC_TO_ASYNC_CLASS.get(cls.__name__, "Connection"))
-            # No per-operation timeout (redis-py wraps each send in a task for
-            # it); aevaluate puts one deadline around the whole exchange.
+            # No per-operation timeout: redis-py would wrap each send in
+            # asyncio.wait_for (a task) and each read in a timer.  The
+            # loop's watchdog bounds the whole exchange instead.
             kwargs = dict(_fit(acls, kwargs), retry=Retry(NoBackoff(), 0), socket_timeout=None)
             entry = self._apools[loop] = _LoopConnections(acls, kwargs)
         return entry
@@ -457,7 +513,8 @@ class RedisBackend(Backend):
         return _parse(reply)
 
     async def aevaluate(self, keys: Sequence[str], args: Sequence[str | int]) -> Reply:
-        state = self.apool()
+        loop = asyncio.get_running_loop()
+        state = self.apool(loop)
         async with state.gate:
             # The wait for a slot is not the backend's fault and is not
             # timed; but if the breaker opened meanwhile, do not queue on it.
@@ -466,20 +523,45 @@ class RedisBackend(Backend):
             idle = state.idle
             conn = idle.pop() if idle else state.cls(**state.kwargs)
             tail = self._tail(args)
-            try:
-                if _timeout is not None:
-                    async with _timeout(self.timeout):
-                        reply = await _exchange(conn, keys, tail, len(args))
-                else:  # Python 3.10
+            if not _UNCANCEL:  # Python 3.10: a timer per decision
+                try:
                     reply = await asyncio.wait_for(
                         _exchange(conn, keys, tail, len(args)), self.timeout
                     )
+                except ResponseError:
+                    idle.append(conn)
+                    raise
+                except BaseException:
+                    await conn.disconnect(nowait=True)
+                    raise
+                idle.append(conn)
+                return _parse(reply)
+            inflight = state.inflight
+            watch = state.watch(loop, self.timeout)
+            try:
+                await conn.send_packed_command([_pack(_EVALSHA, keys, tail, len(args))], False)
+                try:
+                    reply = await conn.read_response()
+                except NoScriptError:
+                    await conn.send_packed_command([_pack(_EVAL, keys, tail, len(args))], False)
+                    reply = await conn.read_response()
             except ResponseError:
+                inflight.discard(watch)
                 idle.append(conn)
                 raise
+            except asyncio.CancelledError:
+                inflight.discard(watch)
+                # Cancelled mid-exchange, by the watchdog or the caller: an
+                # unread reply may follow, so this socket is never reused.
+                await conn.disconnect(nowait=True)
+                if watch.expired and watch.task.uncancel() == 0:  # type: ignore[attr-defined]
+                    raise TimeoutError("rate limiter backend timed out") from None
+                raise
             except BaseException:
+                inflight.discard(watch)
                 await conn.disconnect(nowait=True)
                 raise
+            inflight.discard(watch)
             idle.append(conn)
             return _parse(reply)
 
