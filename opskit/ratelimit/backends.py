@@ -21,6 +21,7 @@ import os
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -150,14 +151,24 @@ def _bulk(value: str | int) -> bytes:
     return b"$%d\r\n%s\r\n" % (len(data), data)
 
 
-def _pack(head: bytes, keys: Sequence[str], tail: bytes, nargs: int) -> bytes:
-    return b"".join(
-        (b"*%d\r\n" % (3 + len(keys) + nargs), head, _bulk(len(keys)), *map(_bulk, keys), tail)
-    )
+def _frame(keys: Sequence[str], args: Sequence[str | int]) -> tuple[bytes, bytes, bytes]:
+    """The fixed parts of a call: EVALSHA and EVAL heads (count, sha or body, numkeys), tail."""
+    count = b"*%d\r\n" % (3 + len(keys) + len(args))
+    nkeys = _bulk(len(keys))
+    return count + _EVALSHA + nkeys, count + _EVAL + nkeys, b"".join(map(_bulk, args))
+
+
+def _packed(head: bytes, keys: Sequence[str], tail: bytes) -> bytes:
+    parts = [head]
+    for key in keys:
+        data = key.encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    parts.append(tail)
+    return b"".join(parts)
 
 
 def _parse(reply: bytes | str) -> Reply:
-    return [int(x) for x in reply.split()]
+    return list(map(int, reply.split()))
 
 
 Reply = list[int]
@@ -337,12 +348,12 @@ def _fit(cls: type[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
 _UNCANCEL = hasattr(asyncio.Task, "uncancel")
 
 
-async def _exchange(conn: Any, keys: Sequence[str], tail: bytes, nargs: int) -> Any:
-    await conn.send_packed_command([_pack(_EVALSHA, keys, tail, nargs)], False)
+async def _exchange(conn: Any, keys: Sequence[str], sha: bytes, body: bytes, tail: bytes) -> Any:
+    await conn.send_packed_command([_packed(sha, keys, tail)], False)
     try:
         return await conn.read_response()
     except NoScriptError:
-        await conn.send_packed_command([_pack(_EVAL, keys, tail, nargs)], False)
+        await conn.send_packed_command([_packed(body, keys, tail)], False)
         return await conn.read_response()
 
 
@@ -373,12 +384,36 @@ class _LoopConnections:
         self.kwargs = kwargs
         self.idle: list[Any] = []
         # A burst of coroutines must not open hundreds of sockets at once
-        # and then miss the short timeout because the loop is busy.
-        self.gate = asyncio.Semaphore(ASYNC_CONNECTIONS)
+        # and then miss the short timeout because the loop is busy: at most
+        # ASYNC_CONNECTIONS decisions in flight, the others queue in order.
+        # (A free slot is taken without an await; asyncio.Semaphore costs
+        # two coroutine calls per decision.)
+        self.free = ASYNC_CONNECTIONS
+        self.waiters: deque[asyncio.Future[None]] = deque()
         self.inflight: set[_Watch] = set()
         #: When the armed watchdog timer fires (None: not armed).  No handle
         #: is kept: it would tie this entry to its loop and keep both alive.
         self.armed: float | None = None
+
+    async def wait_slot(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Queue for a slot; :meth:`release` hands one over directly."""
+        fut: asyncio.Future[None] = loop.create_future()
+        self.waiters.append(fut)
+        try:
+            await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():
+                self.release()  # handed a slot, then cancelled: pass it on
+            raise
+
+    def release(self) -> None:
+        waiters = self.waiters
+        while waiters:
+            fut = waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                return
+        self.free += 1
 
     def watch(self, loop: asyncio.AbstractEventLoop, timeout: float) -> _Watch:
         task = asyncio.current_task(loop)
@@ -422,7 +457,7 @@ class RedisBackend(Backend):
         self._idle: list[Any] = []
         self._pid = os.getpid()
         self._factory: tuple[type[Any], dict[str, Any]] | None = None
-        self._tails: dict[tuple[str | int, ...], bytes] = {}
+        self._frames: dict[tuple[int, tuple[str | int, ...]], tuple[bytes, bytes, bytes]] = {}
         self._apools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopConnections] = (
             weakref.WeakKeyDictionary()
         )
@@ -464,12 +499,13 @@ class RedisBackend(Backend):
             entry = self._apools[loop] = _LoopConnections(acls, kwargs)
         return entry
 
-    def _tail(self, args: Sequence[str | int]) -> bytes:
-        key = tuple(args)
-        tail = self._tails.get(key)
-        if tail is None:
-            tail = self._tails[key] = b"".join(map(_bulk, args))
-        return tail
+    def _frame(self, keys: Sequence[str], args: Sequence[str | int]) -> tuple[bytes, bytes, bytes]:
+        """Precomputed per limiter shape: only the keys are packed per decision."""
+        key = (len(keys), tuple(args))
+        frame = self._frames.get(key)
+        if frame is None:
+            frame = self._frames[key] = _frame(keys, args)
+        return frame
 
     def _connection(self) -> Any:
         if self._pid != os.getpid():  # forked: never share a socket
@@ -493,15 +529,15 @@ class RedisBackend(Backend):
         # A LIFO of idle connections (one per thread in use at once) instead
         # of redis-py's pool: no lock, pid check or poll per decision.
         conn = self._connection()
-        tail = self._tail(args)
+        sha, body, tail = self._frame(keys, args)
         try:
-            conn.send_packed_command([_pack(_EVALSHA, keys, tail, len(args))], False)
+            conn.send_packed_command([_packed(sha, keys, tail)], False)
             try:
                 reply = conn.read_response()
             except NoScriptError:
                 # First use on this server (or after SCRIPT FLUSH / a restart):
                 # EVAL runs it and caches it for every later EVALSHA.
-                conn.send_packed_command([_pack(_EVAL, keys, tail, len(args))], False)
+                conn.send_packed_command([_packed(body, keys, tail)], False)
                 reply = conn.read_response()
         except ResponseError:
             self._idle.append(conn)
@@ -515,18 +551,22 @@ class RedisBackend(Backend):
     async def aevaluate(self, keys: Sequence[str], args: Sequence[str | int]) -> Reply:
         loop = asyncio.get_running_loop()
         state = self.apool(loop)
-        async with state.gate:
-            # The wait for a slot is not the backend's fault and is not
-            # timed; but if the breaker opened meanwhile, do not queue on it.
+        # The wait for a slot is not the backend's fault and is not timed.
+        if state.free:
+            state.free -= 1
+        else:
+            await state.wait_slot(loop)
+        try:
+            # If the breaker opened while we queued, do not try Redis.
             if self.breaker.blocked():
                 raise Unavailable("breaker open")
             idle = state.idle
             conn = idle.pop() if idle else state.cls(**state.kwargs)
-            tail = self._tail(args)
+            sha, body, tail = self._frame(keys, args)
             if not _UNCANCEL:  # Python 3.10: a timer per decision
                 try:
                     reply = await asyncio.wait_for(
-                        _exchange(conn, keys, tail, len(args)), self.timeout
+                        _exchange(conn, keys, sha, body, tail), self.timeout
                     )
                 except ResponseError:
                     idle.append(conn)
@@ -539,11 +579,12 @@ class RedisBackend(Backend):
             inflight = state.inflight
             watch = state.watch(loop, self.timeout)
             try:
-                await conn.send_packed_command([_pack(_EVALSHA, keys, tail, len(args))], False)
+                await conn.send_packed_command([_packed(sha, keys, tail)], False)
                 try:
                     reply = await conn.read_response()
                 except NoScriptError:
-                    await conn.send_packed_command([_pack(_EVAL, keys, tail, len(args))], False)
+                    # First use on this server: EVAL runs and caches it.
+                    await conn.send_packed_command([_packed(body, keys, tail)], False)
                     reply = await conn.read_response()
             except ResponseError:
                 inflight.discard(watch)
@@ -564,6 +605,8 @@ class RedisBackend(Backend):
             inflight.discard(watch)
             idle.append(conn)
             return _parse(reply)
+        finally:
+            state.release()
 
     def close(self) -> None:
         idle, self._idle = self._idle, []

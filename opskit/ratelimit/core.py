@@ -360,10 +360,11 @@ class Limiter:
 async def _resolve_user(request: HttpRequest) -> None:
     """Load a lazy ``request.user`` the async way (Django 5+ ``auser``)."""
     lazy = request.__dict__.get("user")
+    if not isinstance(lazy, LazyObject) or lazy._wrapped is not empty:
+        return  # no user, or already loaded: no attribute lookup that raises
     auser = getattr(request, "auser", None)
-    if auser is None or not isinstance(lazy, LazyObject) or lazy._wrapped is not empty:
-        return
-    request.user = await auser()
+    if auser is not None:
+        request.user = await auser()
 
 
 def _as_list(methods: Sequence[str] | str) -> list[str]:

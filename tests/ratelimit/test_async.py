@@ -54,6 +54,7 @@ async def test_concurrent_decisions_on_one_loop_are_exact(settings: Any, rl_pref
     # At most N sockets for the loop, all returned, nothing left watched.
     assert 1 <= len(pool.idle) <= ASYNC_CONNECTIONS
     assert not pool.inflight
+    assert pool.free == ASYNC_CONNECTIONS and not pool.waiters
     remaining = sorted(d.limits[0].remaining for d in decisions if d.allowed)
     assert remaining == list(range(30))
 
@@ -151,3 +152,35 @@ async def test_watchdog_rearms_for_later_decisions(
         private_redis.thaw()
     assert second.error == "TimeoutError"
     assert 0.15 <= waited < 2.0  # its own deadline, neither the first's nor none
+
+
+async def test_cancelled_while_queued_for_a_slot(
+    private_redis: PrivateRedis, settings: Any, rl_prefix: str
+) -> None:
+    """More decisions than slots, all cancelled: every slot comes back, no socket stays."""
+    _use(settings, rl_prefix, SOCKET_TIMEOUT=5.0)
+    limiter = Limiter("100/h", scope="aqueued")
+    assert (await limiter.adecide("k")).outcome == "allowed"
+    pool = _pool()
+    private_redis.freeze()
+    try:
+        tasks = [asyncio.ensure_future(limiter.adecide("k")) for _ in range(ASYNC_CONNECTIONS + 4)]
+        for _ in range(2000):
+            if pool.free == 0 and len(pool.waiters) == 4:
+                break
+            await asyncio.sleep(0.001)
+        assert pool.free == 0 and len(pool.waiters) == 4  # 16 in flight, 4 queued
+        # Cancel one queued and one in flight first, then the rest.
+        tasks[-1].cancel()
+        tasks[0].cancel()
+        await asyncio.sleep(0)
+        for task in tasks:
+            task.cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        private_redis.thaw()
+    assert all(isinstance(r, asyncio.CancelledError) for r in results)
+    assert pool.free == ASYNC_CONNECTIONS and not pool.waiters and not pool.inflight
+    assert not pool.idle  # sockets with replies still owed were all closed
+    assert get_backend().breaker.failures == 0
+    assert (await limiter.adecide("k")).outcome == "allowed"
