@@ -461,6 +461,8 @@ class RedisBackend(Backend):
         self._apools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopConnections] = (
             weakref.WeakKeyDictionary()
         )
+        #: The last loop's entry (a weak reference: no loop kept alive).
+        self._last: tuple[weakref.ref[asyncio.AbstractEventLoop], _LoopConnections] | None = None
         self._lock = threading.Lock()
 
     def _kwargs(self) -> tuple[type[Any], dict[str, Any]]:
@@ -484,6 +486,9 @@ class RedisBackend(Backend):
         """This event loop's idle connections (asyncio sockets belong to one loop)."""
         if loop is None:
             loop = asyncio.get_running_loop()
+        last = self._last
+        if last is not None and last[0]() is loop:
+            return last[1]  # the usual case: one loop per process or thread
         entry = self._apools.get(loop)
         if entry is None:
             from redis.asyncio import connection as aconn
@@ -497,6 +502,7 @@ class RedisBackend(Backend):
             # loop's watchdog bounds the whole exchange instead.
             kwargs = dict(_fit(acls, kwargs), retry=Retry(NoBackoff(), 0), socket_timeout=None)
             entry = self._apools[loop] = _LoopConnections(acls, kwargs)
+        self._last = (weakref.ref(loop), entry)
         return entry
 
     def _frame(self, keys: Sequence[str], args: Sequence[str | int]) -> tuple[bytes, bytes, bytes]:
@@ -621,6 +627,7 @@ class RedisBackend(Backend):
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
+        self._last = None
         entry = self._apools.pop(loop, None)
         if entry is not None:
             idle, entry.idle = entry.idle, []

@@ -339,7 +339,9 @@ class Limiter:
     async def adecide(self, request_or_key: HttpRequest | str) -> Decision:
         """:meth:`decide` on ``redis.asyncio``: no thread hop."""
         if not isinstance(request_or_key, str):
-            await _resolve_user(request_or_key)
+            lazy = request_or_key.__dict__.get("user")
+            if isinstance(lazy, LazyObject) and lazy._wrapped is empty:
+                await _resolve_user(request_or_key)
         s, ident, early = self._prepare(request_or_key)
         if early is None:
             assert ident is not None
