@@ -47,7 +47,9 @@ def _trusted() -> tuple[tuple[Network, ...], str]:
 on_reload(_trusted.cache_clear)
 
 
+@lru_cache(maxsize=8192)
 def _parse_ip(value: str) -> Address | None:
+    """Parse one address (cached: the same few addresses repeat all day)."""
     value = value.strip()
     if not value or len(value) > 64:
         return None

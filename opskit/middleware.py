@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from functools import lru_cache
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
@@ -20,7 +21,7 @@ from django.http.response import HttpResponseBase
 
 from . import context
 from .client import client_address
-from .conf import get_settings
+from .conf import get_settings, on_reload
 from .extensions import Pipeline, get_extensions, report_internal_error
 from .ids import new_request_id, parse_traceparent, valid_request_id
 
@@ -62,12 +63,9 @@ class OpsKitMiddleware:
     # -- request lifecycle -------------------------------------------------
 
     def _begin(self, request: HttpRequest) -> tuple[context.RequestRecord, Pipeline]:
-        settings = get_settings()
         meta = request.META
-        header_key = _meta_key(settings.REQUEST_ID_HEADER)
-        request_id = None
-        if settings.TRUST_REQUEST_ID:
-            request_id = valid_request_id(meta.get(header_key))
+        header_key = _request_id_meta_key()
+        request_id = valid_request_id(meta.get(header_key)) if header_key else None
         record = context.RequestRecord(
             request_id or new_request_id(),
             normalize_method(request.method),
@@ -215,8 +213,16 @@ class OpsKitMiddleware:
             record.error_type = type(exception).__qualname__
 
 
-def _meta_key(header: str) -> str:
-    return "HTTP_" + header.upper().replace("-", "_")
+@lru_cache(maxsize=1)
+def _request_id_meta_key() -> str | None:
+    """The META key of the incoming id header, or None when ids aren't trusted."""
+    s = get_settings()
+    if not s.TRUST_REQUEST_ID:
+        return None
+    return "HTTP_" + s.REQUEST_ID_HEADER.upper().replace("-", "_")
+
+
+on_reload(_request_id_meta_key.cache_clear)
 
 
 def _set_route(record: context.RequestRecord, request: HttpRequest) -> None:
