@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 import re
 import shutil
 import subprocess
@@ -30,8 +31,18 @@ def doc_pages() -> list[Path]:
     return sorted(p for p in DOCS.rglob("*.md") if "_hooks" not in p.parts)
 
 
+def console_source(body: str) -> str:
+    """The Python typed at the ``>>>`` prompts of a console session."""
+    examples = doctest.DocTestParser().get_examples(body)
+    return "".join(e.source for e in examples)
+
+
 def code_blocks(lang: str) -> list[tuple[Path, int, str]]:
-    """``(page, line, source)`` of every fenced block in ``lang`` across the docs."""
+    """``(page, line, source)`` of every fenced block in ``lang`` across the docs.
+
+    A ```python block written as a console session (``>>>`` prompts) yields
+    the code typed at the prompts; ```pycon blocks are run as doctests.
+    """
     out = []
     for page in doc_pages():
         text = page.read_text()
@@ -41,6 +52,8 @@ def code_blocks(lang: str) -> list[tuple[Path, int, str]]:
                 body = "\n".join(
                     _expand(ln[len(m.group("indent")) :]) for ln in m.group("body").splitlines()
                 )
+                if lang == "python" and body.lstrip().startswith(">>>"):
+                    body = console_source(body)
                 out.append((page.relative_to(ROOT), line, body))
     return out
 
