@@ -10,6 +10,7 @@ CHECK_MODULES: tuple[str, ...] = (
     "opskit.checks",
     # -- logging (issue 3) --
     # -- metrics (issue 4) --
+    "opskit.metrics.checks",
     # -- ratelimit (issue 5) --
     # -- queries (issue 6) --
     "opskit.queries.checks",
@@ -22,6 +23,7 @@ CHECK_MODULES: tuple[str, ...] = (
 READY_HOOKS: tuple[str, ...] = (
     # -- logging (issue 3) --
     # -- metrics (issue 4) --
+    "opskit.metrics.receivers.connect",
     # -- queries (issue 6) --
     "opskit.queries.hook.install",
     # -- health (issue 7) --

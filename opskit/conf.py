@@ -93,6 +93,7 @@ class MetricsSettings:
     #: Dotted path to a ``prometheus_client.CollectorRegistry`` (or a callable
     #: returning one); ``None`` uses prometheus-client's default registry.
     REGISTRY: str | None = None
+    #: Upper bounds (seconds) of ``http_server_request_duration_seconds``.
     BUCKETS: list[float] = field(
         default_factory=lambda: [
             0.005,
@@ -119,7 +120,10 @@ class MetricsSettings:
     BEARER_TOKEN: str | None = None
     #: Filesystem paths whose usage is exported at scrape time.
     DISK_PATHS: list[str] = field(default_factory=lambda: ["/"])
+    #: Export ``opskit_process_*`` gauges (psutil, read at scrape time).
     PROCESS_METRICS: bool = True
+    #: Export ``opskit_system_*`` gauges (CPU, memory, DISK_PATHS).
+    SYSTEM_METRICS: bool = True
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,15 @@ def normalize(sql: str) -> str:
     if ":" in sql:
         sql = _COLON_RE.sub("?", sql)
     sql = _NUMBER_RE.sub("?", sql)
-    sql = " ".join(sql.split())
+    if (
+        "  " in sql
+        or "\n" in sql
+        or "\t" in sql
+        or "\r" in sql
+        or sql[:1] == " "
+        or sql[-1:] == " "
+    ):
+        sql = " ".join(sql.split())
     if "IN (?" in sql:
         sql = _IN_RE.sub("IN (...)", sql)
     if " in (" in sql or " in(" in sql or " IN(" in sql:
@@ -147,6 +155,8 @@ _cached: Callable[[str], Fingerprint] | None = None
 
 def fingerprint(sql: str) -> Fingerprint:
     """The cached fingerprint of ``sql`` (the hot path calls the cache directly)."""
+    if not isinstance(sql, str):  # psycopg sql.Composed and friends
+        sql = str(sql)
     if len(sql) > MAX_CACHED_SQL:
         return compute(sql)
     return get_cache()(sql)

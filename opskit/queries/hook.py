@@ -23,6 +23,7 @@ from django.db import connections
 from django.db.backends.signals import connection_created
 
 from ..context import _record
+from ..extensions import report_internal_error
 from .stats import QueryStats
 
 __all__ = ["install", "install_on", "query_hook"]
@@ -45,7 +46,10 @@ def query_hook(
     try:
         return execute(sql, params, many, context)
     finally:
-        stats.add(sql, _clock() - start, context["connection"].alias)  # type: ignore[union-attr]
+        try:
+            stats.add(sql, _clock() - start, context["connection"].alias)  # type: ignore[union-attr]
+        except Exception as exc:  # never let accounting replace the query's outcome
+            report_internal_error("query accounting", exc)
 
 
 def install_on(connection: Any) -> None:

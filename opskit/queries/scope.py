@@ -111,19 +111,23 @@ class Scope:
     async def __aexit__(self, *exc: object) -> None:
         self.__exit__(*exc)
 
+    def _clone(self, name: str | None) -> Scope:
+        """A fresh scope with the same options (one per decorated call)."""
+        return Scope(
+            name,
+            report=self._report,
+            capture_first=self._capture_first,
+            threshold=self._threshold,
+        )
+
     def __call__(self, func: F) -> F:
         """Use the scope as a decorator (a fresh scope per call)."""
         name = self.name or getattr(func, "__qualname__", None)
-        kwargs = {
-            "report": self._report,
-            "capture_first": self._capture_first,
-            "threshold": self._threshold,
-        }
         if iscoroutinefunction(func):
 
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kw: Any) -> Any:
-                with Scope(name, **kwargs):  # type: ignore[arg-type]
+                with self._clone(name):
                     return await func(*args, **kw)
 
             markcoroutinefunction(async_wrapper)
@@ -131,7 +135,7 @@ class Scope:
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kw: Any) -> Any:
-            with Scope(name, **kwargs):  # type: ignore[arg-type]
+            with self._clone(name):
                 return func(*args, **kw)
 
         return wrapper  # type: ignore[return-value]

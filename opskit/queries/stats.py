@@ -75,6 +75,7 @@ class QueryStats(DBStats):
         "_min_ms",
         "_min_share",
         "_n_entries",
+        "_no_purge",
         "_slow_limit",
         "_slow_logged",
         "_slow_s",
@@ -124,6 +125,7 @@ class QueryStats(DBStats):
         self.max_fingerprints = max(1, s.MAX_FINGERPRINTS)
         self._entries: dict[str, dict[str, Entry]] = {}
         self._n_entries = 0
+        self._no_purge = False
         self.dropped = 0
         self.slowest: Fingerprint | str | None = None
         self.slowest_alias: str | None = None
@@ -145,6 +147,8 @@ class QueryStats(DBStats):
             per_alias[1] += duration
         fp: Fingerprint | None = None
         if self._track:
+            if sql.__class__ is not str:  # psycopg sql.Composed and friends
+                sql = str(sql)
             cache = fp_mod._cached
             if cache is None:
                 cache = fp_mod.get_cache()
@@ -174,12 +178,35 @@ class QueryStats(DBStats):
                 obs.add(sql, duration, alias)
 
     def _new_entry(self, entries: dict[str, Entry], fp: Fingerprint, alias: str) -> Entry | None:
-        if self._n_entries >= self.max_fingerprints:
+        if self._n_entries >= self.max_fingerprints and not self._purge_singletons():
             self.dropped += 1
             return None
         self._n_entries += 1
         entry = entries[fp.key] = Entry(fp, alias)
         return entry
+
+    def _purge_singletons(self) -> bool:
+        """Make room by forgetting shapes seen once (long scopes, many one-offs).
+
+        A loop that is an N+1 has repeated by the time the cap is reached,
+        or starts afterwards; a shape seen once is the likeliest one-off.
+        Gives up for good when a purge frees less than a quarter of the cap,
+        so a scope of many genuinely repeated shapes does not purge on every
+        new one.  Test-helper scopes keep everything they can.
+        """
+        if self._capture_first or self._no_purge:
+            return False
+        freed = 0
+        for entries in self._entries.values():
+            singles = [k for k, e in entries.items() if e.count <= 1]
+            for k in singles:
+                del entries[k]
+            freed += len(singles)
+        self._n_entries -= freed
+        self.dropped += freed
+        if freed * 4 < self.max_fingerprints:
+            self._no_purge = True
+        return freed > 0
 
     # -- reporting ---------------------------------------------------------
 

@@ -24,13 +24,19 @@ def _line(entry: Entry) -> str:
 
 
 class assert_max_queries(Scope):
-    """Fail if the block runs more than ``n`` queries (on ``using``, or all aliases)."""
+    """Fail if the block runs more than ``n`` queries (on ``using``, or all aliases).
+
+    A context manager (``with``/``async with``) or a decorator.
+    """
 
     def __init__(self, n: int, using: str | None = None) -> None:
         super().__init__("assert_max_queries", report=False, capture_first=True)
         self.n = n
         self.using = using
         self.count = 0
+
+    def _clone(self, name: str | None) -> Scope:
+        return assert_max_queries(self.n, self.using)
 
     def __exit__(self, *exc: object) -> None:
         stats = self.stats
@@ -58,6 +64,9 @@ class assert_no_n_plus_one(Scope):
     def __init__(self, threshold: int | None = None) -> None:
         super().__init__("assert_no_n_plus_one", report=False, threshold=threshold)
         self.threshold = threshold
+
+    def _clone(self, name: str | None) -> Scope:
+        return assert_no_n_plus_one(self.threshold)
 
     def __enter__(self) -> QueryStats:
         stats = super().__enter__()

@@ -147,3 +147,17 @@ def test_outside_any_scope_nothing_is_recorded() -> None:
     with monitor() as stats:
         pass
     assert stats.count == 0
+
+
+@pytest.mark.django_db(databases=["default", "other"])
+def test_composed_sql_is_counted() -> None:
+    from psycopg import sql
+
+    conn = connections[pg_alias()]
+    with monitor("composed") as stats, conn.cursor() as cursor:
+        cursor.execute(sql.SQL("SELECT {}").format(sql.Literal("secret")))
+        assert cursor.fetchone() == ("secret",)
+    assert stats.count == 1
+    [entry] = stats.entries()
+    # Fingerprinted from its repr, literals still normalised away.
+    assert entry.fp.sample == "Composed([SQL(?), Literal(?)])"

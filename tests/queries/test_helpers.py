@@ -106,3 +106,24 @@ def test_pytest_plugin_fixtures(assert_max_queries: Any, assert_no_n_plus_one: A
         run_queries(2)
     with pytest.raises(AssertionError), assert_max_queries(0):
         run_queries(1)
+
+
+def test_helpers_as_decorators() -> None:
+    @assert_max_queries(1)
+    def too_many() -> None:
+        run_queries(2)
+
+    @assert_no_n_plus_one(threshold=2)
+    def repeats() -> None:
+        run_queries(2)
+
+    @assert_max_queries(2)
+    def fine() -> str:
+        run_queries(2)
+        return "ok"
+
+    with pytest.raises(AssertionError, match="at most 1 queries, 2 were run"):
+        too_many()
+    with pytest.raises(AssertionError, match="same query >= 2 times"):
+        repeats()
+    assert fine() == "ok"

@@ -44,7 +44,21 @@ def test_thirty_thousand_queries_stay_within_bound() -> None:
     assert stats.count == QUERIES
     assert stats.by_alias[alias][0] == QUERIES
     tracked = stats.entries()
-    assert len(tracked) == stats.max_fingerprints == 256
+    assert 0 < len(tracked) <= stats.max_fingerprints == 256
     assert sum(e.count for e in tracked) + stats.dropped == QUERIES
     grown = after - before
     assert grown <= BOUND, f"{grown} bytes of opskit state after {QUERIES} queries"
+
+
+@pytest.mark.django_db(databases=["default", "other"])
+def test_one_off_shapes_do_not_hide_a_later_n_plus_one() -> None:
+    alias = next(a for a in ("default", "other") if connections[a].vendor == "sqlite")
+    with monitor("long-command") as stats, connections[alias].cursor() as cursor:
+        for i in range(600):  # one-off shapes, more than MAX_FINGERPRINTS
+            cursor.execute(f"SELECT %s AS once{i}", [i])
+        for i in range(5):
+            cursor.execute("SELECT %s AS looped", [i])
+    [found] = stats.found
+    assert found.count == 5 and found.sql == "SELECT ? AS looped"
+    assert found.call_site is not None and "test_memory.py" in found.call_site
+    assert len(stats.entries()) <= 256 and stats.dropped > 0

@@ -36,3 +36,19 @@ async def test_monitor_decorates_async_and_sync(events: Any, thread_connections:
             'SELECT 1 AS "a" FROM "testapp_author" WHERE "testapp_author"."name" = %s LIMIT 1'
         ).key
     )
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_helpers_in_async_code(thread_connections: None) -> None:
+    from asgiref.sync import sync_to_async
+
+    from opskit.queries import assert_max_queries
+
+    from .views import run_queries
+
+    async with assert_max_queries(3) as stats:
+        await sync_to_async(run_queries)(3)
+    assert stats.count == 3
+    with pytest.raises(AssertionError, match="at most 3 queries, 4 were run"):
+        async with assert_max_queries(3):
+            await sync_to_async(run_queries)(4)

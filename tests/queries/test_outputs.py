@@ -62,6 +62,24 @@ def test_server_timing_only_for_trusted_clients() -> None:
         assert "Server-Timing" in Client(REMOTE_ADDR="10.1.2.3").get("/count/?n=1")
 
 
+def test_server_timing_appends_to_an_existing_header() -> None:
+    from django.http import HttpResponse
+
+    from opskit.context import RequestRecord
+    from opskit.queries.extension import QueriesExtension
+
+    with override_settings(OPSKIT={"QUERIES": {"SERVER_TIMING": True}}):
+        ext = QueriesExtension()
+        record = RequestRecord("r" * 16)
+        record.client_address = "::1"
+        response = HttpResponse()
+        response["Server-Timing"] = "cache;dur=1"
+        ext.process_response(record, None, response)  # type: ignore[arg-type]
+    assert response["Server-Timing"].startswith(
+        'cache;dur=1, db;dur=0.0;desc="0 queries", app;dur='
+    )
+
+
 def _ids(result: list[Any]) -> list[str]:
     return [m.id for m in result]
 
