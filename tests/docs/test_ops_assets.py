@@ -7,6 +7,7 @@ unit tests, parses every dashboard query and checks the scrape config.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from opskit.conf import HealthSettings
 
 from .util import (
     OPS,
+    exported_families,
     exported_metrics,
     grafana_to_promql,
     promql_metric_names,
@@ -40,6 +42,25 @@ def _rules() -> list[dict[str, Any]]:
 
 def _unknown(names: set[str]) -> set[str]:
     return names - sample_names(exported_metrics()).keys()
+
+
+#: Labels Prometheus adds (target labels) or derives (histogram buckets).
+TARGET_LABELS = {"job", "instance", "le", "pod", "namespace", "env"}
+_GROUPING_RE = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)")
+_MATCHER_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*(?:=~|!~|!=|=)\s*\"")
+
+
+def _labels_used(expr: str) -> set[str]:
+    names = {n.strip() for group in _GROUPING_RE.findall(expr) for n in group.split(",")}
+    names |= set(_MATCHER_RE.findall(expr))
+    return names - {""}
+
+
+def _unknown_labels(exprs: list[str]) -> set[str]:
+    known = TARGET_LABELS | {
+        label for _, labels in exported_families().values() for label in labels
+    }
+    return set().union(*(_labels_used(e) for e in exprs)) - known
 
 
 # -- alert rules -------------------------------------------------------------
@@ -84,10 +105,15 @@ def test_alert_rules_use_only_exported_metrics() -> None:
     assert _unknown(used) == set()
 
 
+def test_alert_rules_use_only_exported_labels() -> None:
+    assert _unknown_labels([r["expr"] for r in _rules()]) == set()
+
+
 def test_alert_unit_tests_feed_exported_series() -> None:
     cases = yaml.safe_load((OPS / "alerts.test.yml").read_text())["tests"]
-    used = {s["series"].split("{")[0] for c in cases for s in c["input_series"]}
-    assert _unknown(used) == set()
+    series = [s["series"] for c in cases for s in c["input_series"]]
+    assert _unknown({s.split("{")[0] for s in series}) == set()
+    assert _unknown_labels(series) == set()
 
 
 # -- Grafana dashboard -------------------------------------------------------
@@ -119,6 +145,12 @@ def test_dashboard_uses_only_exported_metrics() -> None:
     used = set().union(*(promql_metric_names(e) for e in _exprs()))
     assert len(used) >= 10, f"too few metrics found ({used}): the extractor is broken"
     assert _unknown(used) == set(), "the dashboard queries metrics opskit does not export"
+
+
+def test_dashboard_uses_only_exported_labels() -> None:
+    exprs = _exprs()
+    assert "alias" in set().union(*(_labels_used(e) for e in exprs))
+    assert _unknown_labels(exprs) == set()
 
 
 def test_dashboard_covers_what_an_on_call_engineer_needs() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .util import DOCS, exported_metrics
+from .util import DOCS, exported_families, exported_metrics
 
 METRIC_ROW_RE = re.compile(
     r"^\| `([a-z_:]+)` \| (counter|gauge|histogram|summary) \| (.+?) \| (.+) \|$"
@@ -58,6 +58,19 @@ def test_metric_reference_lists_every_exported_metric_with_its_type() -> None:
     assert not extra, f"docs/metric-reference.md documents metrics opskit does not export: {extra}"
     wrong = {n: (rows[n][0], t) for n, t in exported.items() if rows[n][0] != t}
     assert not wrong, f"documented type != exported type: {wrong}"
+
+
+def test_metric_reference_gives_the_real_labels() -> None:
+    rows = _rows("metric-reference.md", METRIC_ROW_RE)
+    wrong = {}
+    for name, (_, labels) in exported_families().items():
+        cell = rows[name][1]
+        documented = tuple(re.findall(r"`([a-z_]+)`", cell))
+        if cell.strip() == "—":
+            documented = ()
+        if documented != labels:
+            wrong[name] = (documented, labels)
+    assert not wrong, f"labels documented != labels exported (in order): {wrong}"
 
 
 def test_log_field_reference_lists_every_field() -> None:

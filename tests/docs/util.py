@@ -75,32 +75,6 @@ def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
 
 # -- metric names ---------------------------------------------------------------
 
-#: What opskit exports (exposition name -> type), as issue 4 and the metrics
-#: branch name them, until the metrics capability is merged and its own
-#: ``opskit.metrics.METRIC_NAMES`` replaces this list.
-ISSUE4_METRICS: dict[str, str] = {
-    "http_server_request_duration_seconds": "histogram",
-    "http_server_active_requests": "gauge",
-    "opskit_db_queries_per_request": "histogram",
-    "opskit_db_query_duration_seconds": "histogram",
-    "opskit_db_queries_total": "counter",
-    "opskit_db_slow_queries_total": "counter",
-    "opskit_db_n_plus_one_total": "counter",
-    "opskit_ratelimit_decisions_total": "counter",
-    "opskit_health_check_status": "gauge",
-    "opskit_health_check_duration_seconds": "gauge",
-    "opskit_slow_requests_total": "counter",
-    "opskit_process_cpu_seconds_total": "counter",
-    "opskit_process_resident_memory_bytes": "gauge",
-    "opskit_process_open_fds": "gauge",
-    "opskit_process_threads": "gauge",
-    "opskit_system_cpu_utilization_ratio": "gauge",
-    "opskit_system_memory_total_bytes": "gauge",
-    "opskit_system_memory_available_bytes": "gauge",
-    "opskit_system_disk_total_bytes": "gauge",
-    "opskit_system_disk_free_bytes": "gauge",
-}
-
 _SUFFIXES = {
     "counter": ("_total", "_created"),
     "histogram": ("_bucket", "_count", "_sum", "_created"),
@@ -109,9 +83,41 @@ _SUFFIXES = {
 }
 
 
+def exported_families() -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Exposition name -> (type, label names) of every metric opskit exports.
+
+    Built from the metrics capability itself: its metric bundle registered
+    on a fresh registry, and its scrape-time collector, so the names, types
+    and labels are what a real scrape shows.
+    """
+    from prometheus_client import CollectorRegistry
+
+    from opskit.metrics import METRIC_NAMES, Metrics
+    from opskit.metrics.collector import SystemCollector
+
+    bundle = Metrics(CollectorRegistry(), (0.1, 1.0))
+    families: dict[str, tuple[str, tuple[str, ...]]] = {}
+    for collector in bundle.collectors:
+        if isinstance(collector, SystemCollector):
+            continue
+        for family in collector.describe():
+            name = family.name + ("_total" if family.type == "counter" else "")
+            labels = tuple(getattr(collector, "_labelnames", ()))
+            families[name] = (family.type, labels)
+    for family in SystemCollector().collect():
+        name = family.name + ("_total" if family.type == "counter" else "")
+        labels = tuple(k for k in (family.samples[0].labels if family.samples else {}) if k != "le")
+        families[name] = (family.type, labels)
+    assert set(families) == set(METRIC_NAMES), (
+        "opskit.metrics.METRIC_NAMES and the registered metrics disagree: "
+        f"{sorted(set(families) ^ set(METRIC_NAMES))}"
+    )
+    return families
+
+
 def exported_metrics() -> dict[str, str]:
-    """Family name -> type of every metric opskit exports."""
-    return dict(ISSUE4_METRICS)
+    """Exposition name -> type of every metric opskit exports."""
+    return {name: kind for name, (kind, _) in exported_families().items()}
 
 
 def sample_names(metrics: dict[str, str]) -> dict[str, str]:
