@@ -17,6 +17,7 @@ from opskit.conf import HealthSettings
 
 from .util import (
     OPS,
+    code_blocks,
     exported_families,
     exported_metrics,
     grafana_to_promql,
@@ -282,3 +283,34 @@ def test_metrics_annotations_and_multiprocess_dir_agree() -> None:
     assert "emptyDir" in volumes[name]
     assert c["command"][:3] == ["gunicorn", "-c", "python:opskit.gunicorn"]
     assert "secretKeyRef" in env["OPSKIT_METRICS_TOKEN"]["valueFrom"]
+
+
+# -- PromQL in the pages ------------------------------------------------------
+
+
+def _promql_in_pages() -> list[tuple[str, str]]:
+    """(where, expression) for each query in the ```promql blocks (comments separate them)."""
+    out = []
+    for page, line, source in code_blocks("promql"):
+        current: list[str] = []
+        for text in [*source.splitlines(), "#"]:
+            if text.strip().startswith("#") or not text.strip():
+                if current:
+                    out.append((f"{page}:{line}", " ".join(current)))
+                    current = []
+            else:
+                current.append(text.strip())
+    return out
+
+
+def test_promql_examples_in_the_docs_use_exported_names_and_parse(tmp_path: Path) -> None:
+    queries = _promql_in_pages()
+    assert len(queries) >= 4, "the docs lost their PromQL examples"
+    for where, expr in queries:
+        assert _unknown(promql_metric_names(expr)) == set(), where
+        assert _unknown_labels([expr]) == set(), where
+    rules = [{"record": f"opskit:docs:q{i}", "expr": e} for i, (_, e) in enumerate(queries)]
+    path = tmp_path / "docs-queries.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "docs", "rules": rules}]}))
+    result = run(promtool(), "check", "rules", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
