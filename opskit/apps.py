@@ -9,9 +9,11 @@ from django.utils.module_loading import import_string
 CHECK_MODULES: tuple[str, ...] = (
     "opskit.checks",
     # -- logging (issue 3) --
+    "opskit.logs.checks",
     # -- metrics (issue 4) --
     "opskit.metrics.checks",
     # -- ratelimit (issue 5) --
+    "opskit.ratelimit.checks",
     # -- queries (issue 6) --
     "opskit.queries.checks",
     "opskit.slow",

@@ -72,6 +72,7 @@ BUILTIN_EXTENSIONS: list[tuple[str, str]] = [
     ("METRICS", "opskit.metrics.extension.MetricsExtension"),
     # -- health (issue 7) --
     # -- logging (issue 3) --
+    ("LOGGING", "opskit.logs.extension.RequestLogExtension"),
 ]
 
 
