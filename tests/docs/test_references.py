@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 import re
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from opskit.logs import JsonFormatter, RequestIdFilter
 
 from .util import DOCS, exported_families, exported_metrics
 
@@ -10,33 +19,8 @@ METRIC_ROW_RE = re.compile(
     r"^\| `([a-z_:]+)` \| (counter|gauge|histogram|summary) \| (.+?) \| (.+) \|$"
 )
 FIELD_ROW_RE = re.compile(
-    r"^\| `([a-z_.]+)` \| (string|integer|number|boolean) \| (.+?) \| (.+) \|$"
+    r"^\| `([a-z_.<>]+)` \| (string|integer|number|boolean) \| (.+?) \| (.+) \|$"
 )
-
-#: The request line's fields as issue 3 names them (plus the formatter's
-#: ``time``, ``level`` and ``logger``), until the logging capability is merged
-#: and a real request line replaces this list.
-ISSUE3_FIELDS = {
-    "time",
-    "level",
-    "logger",
-    "request_id",
-    "http.request.method",
-    "url.path",
-    "http.route",
-    "view",
-    "http.response.status_code",
-    "duration_ms",
-    "http.response.body.size",
-    "user.id",
-    "client.address",
-    "error.type",
-    "db.query_count",
-    "db.duration_ms",
-    "trace_id",
-    "span_id",
-    "url.query",
-}
 
 
 def _rows(page: str, row_re: re.Pattern[str]) -> dict[str, tuple[str, ...]]:
@@ -73,11 +57,67 @@ def test_metric_reference_gives_the_real_labels() -> None:
     assert not wrong, f"labels documented != labels exported (in order): {wrong}"
 
 
-def test_log_field_reference_lists_every_field() -> None:
-    rows = _rows("log-fields.md", FIELD_ROW_RE)
-    missing = sorted(ISSUE3_FIELDS - rows.keys())
-    extra = sorted(rows.keys() - ISSUE3_FIELDS)
-    assert not missing, f"docs/log-fields.md lacks: {missing}"
-    assert not extra, f"docs/log-fields.md documents fields the request line never has: {extra}"
-    for name, (_, present, meaning) in rows.items():
+HEADER_FIELD = "http.request.header.<name>"
+
+
+@pytest.fixture
+def request_lines(settings: Any, django_user_model: Any) -> list[dict[str, Any]]:
+    """The JSON request lines of a real request that fills every optional field, and an error."""
+    settings.ROOT_URLCONF = "tests.docs.urls"
+    settings.OPSKIT = {
+        **settings.OPSKIT,
+        "LOGGING": {"LOG_QUERY_STRING": True, "LOG_USER_AGENT": True, "LOG_HEADERS": ["x-tenant"]},
+    }
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(RequestIdFilter())
+    logger = logging.getLogger("opskit.request")
+    logger.addHandler(handler)
+    old_level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        client = Client(raise_request_exception=False)
+        client.force_login(django_user_model.objects.create_user("docs-reader"))
+        response = client.get(
+            "/docs/probe/7/?page=2&token=s3cret",
+            HTTP_X_REQUEST_ID="docs-request-0001",
+            HTTP_TRACEPARENT="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            HTTP_USER_AGENT="docs-test/1.0",
+            HTTP_X_TENANT="acme",
+        )
+        assert response.status_code == 200
+        assert client.get("/docs/boom/").status_code == 500
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert len(lines) == 2, lines
+    assert lines[0]["request_id"] == "docs-request-0001"
+    assert "s3cret" not in stream.getvalue()
+    return lines
+
+
+def _field_names(lines: list[dict[str, Any]]) -> set[str]:
+    names = set().union(*(line.keys() for line in lines))
+    return {HEADER_FIELD if n.startswith("http.request.header.") else n for n in names}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("page", ["log-fields.md", "logging.md"])
+def test_log_field_tables_match_a_real_request_line(
+    page: str, request_lines: list[dict[str, Any]]
+) -> None:
+    rows = _rows(page, FIELD_ROW_RE)
+    written = _field_names(request_lines)
+    missing = sorted(written - rows.keys())
+    extra = sorted(rows.keys() - written)
+    assert not missing, f"docs/{page}: fields the request line has but the table lacks: {missing}"
+    assert not extra, f"docs/{page}: fields documented but never written: {extra}"
+    for name, (kind, present, meaning) in rows.items():
         assert present.strip() and len(meaning) > 10, name
+        values = [
+            line[n] for line in request_lines for n in line if _field_names([{n: 0}]) == {name}
+        ]
+        expected = {"string": str, "integer": int, "number": (int, float), "boolean": bool}[kind]
+        assert all(isinstance(v, expected) for v in values), (page, name, values)
