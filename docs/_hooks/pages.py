@@ -42,7 +42,23 @@ def on_config(config: Any) -> Any:
     return config
 
 
+_CODE_SPAN = re.compile(r"`[^`\n]*`")
+
+
+def _unescape_pipes(line: str) -> str:
+    """``\\|`` inside a code span in a table row would render with its backslash.
+
+    Python-Markdown's tables already keep a plain ``|`` inside a code span in
+    its cell, so the escape is not needed there; GitHub needs it.  Dropping
+    it lets one Markdown source render right in both places.
+    """
+    if not line.lstrip().startswith("|") or "\\|" not in line:
+        return line
+    return _CODE_SPAN.sub(lambda m: m.group(0).replace("\\|", "|"), line)
+
+
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
+    markdown = "\n".join(_unescape_pipes(line) for line in markdown.split("\n"))
     if not _missing:
         return markdown
     names = "|".join(re.escape(m) for m in sorted(_missing))

@@ -250,11 +250,13 @@ def _container() -> tuple[dict[str, Any], dict[str, Any]]:
 
 def test_probe_paths_are_opskit_health_paths() -> None:
     _, c = _container()
-    paths = HealthSettings().PATHS
-    assert c["livenessProbe"]["httpGet"]["path"] == "/livez"
-    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    health = HealthSettings()
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
-        assert c[probe]["httpGet"]["path"] in paths, probe
+        assert c[probe]["httpGet"]["path"] in health.PATHS, probe
+    assert c["livenessProbe"]["httpGet"]["path"] in health.LIVE_PATHS
+    assert c["startupProbe"]["httpGet"]["path"] in health.STARTUP_PATHS
+    readiness = c["readinessProbe"]["httpGet"]["path"]
+    assert readiness not in health.LIVE_PATHS + health.STARTUP_PATHS
 
 
 def test_probe_timeouts_leave_room_for_the_health_deadline() -> None:

@@ -15,6 +15,8 @@ from opskit import conf
 
 from .util import DOCS
 
+#: A row; a ``|`` inside a code span is written ``\|`` (GitHub needs it; the
+#: site's hook renders both).
 ROW_RE = re.compile(r"^\| `([A-Za-z0-9_]+)` \| `([^`]+)` \| `([^`]+)` \| (.+) \|$")
 HEADING_RE = re.compile(r"^## (.+?)\s*$")
 TOP = "Top level"
@@ -48,14 +50,15 @@ def _documented() -> dict[str, dict[str, tuple[str, str, str]]]:
             heading = m.group(1).strip("`")
             out.setdefault(heading, {})
         elif (m := ROW_RE.match(line)) and heading is not None:
-            key, tp, default, meaning = m.groups()
+            key, tp, default, meaning = (g.replace("\\|", "|") for g in m.groups())
             assert key not in out[heading], f"{heading}.{key} is documented twice"
             out[heading][key] = (tp, default, meaning.strip())
     return out
 
 
 def _row(f: dataclasses.Field[Any]) -> str:
-    return f"| `{f.name}` | `{f.type}` | `{_default(f)!r}` | ... |".replace("'", '"')
+    row = f"| `{f.name}` | `{f.type}` | `{_default(f)!r}` | ... |".replace("'", '"')
+    return row.replace(" | None`", " \\| None`")
 
 
 def test_every_section_has_a_heading() -> None:

@@ -111,11 +111,7 @@ def _logger_names() -> set[str]:
     for path in (ROOT / "opskit").rglob("*.py"):
         names |= set(re.findall(r'getLogger\(\s*"(opskit[\w.]*)"', path.read_text()))
     settings = conf.Settings()
-    names |= {
-        section.LOGGER
-        for section in vars(settings).values()
-        if hasattr(section, "LOGGER")
-    }
+    names |= {section.LOGGER for section in vars(settings).values() if hasattr(section, "LOGGER")}
     return names
 
 

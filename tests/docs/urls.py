@@ -11,6 +11,11 @@ def probe_view(request: HttpRequest, pk: int) -> JsonResponse:
     return JsonResponse({"users": User.objects.count(), "user": str(request.user.pk)})
 
 
+def failing_check() -> None:
+    """A health check that always fails, so the detailed body shows ``output``."""
+    raise ConnectionError("docs dependency is down")
+
+
 def boom_view(request: HttpRequest) -> JsonResponse:
     raise ZeroDivisionError("documented")
 
