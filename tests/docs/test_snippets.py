@@ -13,6 +13,7 @@ import importlib
 import json
 import os
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -181,3 +182,19 @@ def test_every_pycon_example_runs() -> None:
         if result.failed:
             failures.append("".join(out))
     assert not failures, "\n".join(failures)
+
+
+def test_every_shell_block_is_valid_bash(tmp_path: Path) -> None:
+    """```sh blocks at least parse (`bash -n`): no unbalanced quotes or heredocs."""
+    blocks = code_blocks("sh")
+    assert len(blocks) >= 5, "the docs lost their shell examples"
+    errors = []
+    for i, (page, line, source) in enumerate(blocks):
+        script = tmp_path / f"block{i}.sh"
+        script.write_text(source + "\n")
+        result = subprocess.run(
+            ["bash", "-n", str(script)], capture_output=True, text=True, check=False
+        )
+        if result.returncode != 0:
+            errors.append(f"{page}:{line}: {result.stderr.strip()}")
+    assert not errors, "\n".join(errors)
