@@ -11,6 +11,7 @@ from django.test import AsyncClient, Client, override_settings
 from opskit.context import RequestRecord
 from opskit.extensions import Extension
 from opskit.middleware import UNMATCHED_ROUTE
+from tests.asgi import asgi_get
 
 
 class Recorder(Extension):
@@ -143,53 +144,18 @@ def test_user_id_only_when_already_loaded(use_extensions: Any, django_user_model
 pytestmark = pytest.mark.django_db
 
 
-async def _asgi_get(app: ASGIHandler, path: str) -> tuple[int, dict[str, str], bytes]:
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path.split("?")[0],
-        "raw_path": path.split("?")[0].encode(),
-        "query_string": path.split("?")[1].encode() if "?" in path else b"",
-        "headers": [(b"host", b"testserver")],
-        "client": ("127.0.0.1", 1234),
-        "server": ("testserver", 80),
-    }
-    sent: list[dict[str, Any]] = []
-    received = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal received
-        if not received:
-            received = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await asyncio.sleep(3600)
-        return {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    await app(scope, receive, send)
-    start = next(m for m in sent if m["type"] == "http.response.start")
-    headers = {k.decode().lower(): v.decode() for k, v in start["headers"]}
-    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return start["status"], headers, body
-
-
 async def test_concurrent_asgi_requests_do_not_leak() -> None:
     import json
 
     app = ASGIHandler()
     results = await asyncio.gather(
-        *[_asgi_get(app, f"/sleep/?d={0.001 * (i % 5)}") for i in range(20)]
+        *[asgi_get(f"/sleep/?d={0.001 * (i % 5)}", app=app) for i in range(20)]
     )
     ids = set()
-    for status, headers, body in results:
-        assert status == 200
-        data = json.loads(body)
-        assert data["request_id"] == headers["x-request-id"]
+    for served in results:
+        assert served.status == 200
+        data = json.loads(served.body)
+        assert data["request_id"] == served.headers["x-request-id"]
         ids.add(data["request_id"])
     assert len(ids) == 20
 
