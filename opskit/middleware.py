@@ -10,7 +10,6 @@ It is sync and async capable.  Under ASGI it runs as a coroutine with no
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from functools import lru_cache
 from typing import Any
@@ -26,8 +25,6 @@ from .extensions import Pipeline, get_extensions, report_internal_error
 from .ids import new_request_id, parse_traceparent, valid_request_id
 
 __all__ = ["KNOWN_METHODS", "UNMATCHED_ROUTE", "OpsKitMiddleware", "normalize_method"]
-
-logger = logging.getLogger("opskit")
 
 #: ``http.route`` for requests that matched no URL pattern (404s).
 UNMATCHED_ROUTE = "<unmatched>"
@@ -83,11 +80,7 @@ class OpsKitMiddleware:
     def _started(
         self, record: context.RequestRecord, request: HttpRequest, pipeline: Pipeline
     ) -> HttpResponseBase | None:
-        for ext in pipeline.started:
-            try:
-                ext.request_started(record, request)
-            except Exception as exc:
-                report_internal_error(f"{type(ext).__name__}.request_started", exc)
+        _request_started(record, request, pipeline)
         for ext in pipeline.intercept:
             try:
                 response = ext.intercept(record, request)
@@ -102,11 +95,7 @@ class OpsKitMiddleware:
         self, record: context.RequestRecord, request: HttpRequest, pipeline: Pipeline
     ) -> HttpResponseBase | None:
         """``_started`` for ASGI: a native ``aintercept`` is awaited."""
-        for ext in pipeline.started:
-            try:
-                ext.request_started(record, request)
-            except Exception as exc:
-                report_internal_error(f"{type(ext).__name__}.request_started", exc)
+        _request_started(record, request, pipeline)
         for ext in pipeline.intercept:
             try:
                 if ext in pipeline.aintercept:
@@ -217,16 +206,12 @@ class OpsKitMiddleware:
     def process_view(
         self, request: HttpRequest, view_func: Any, view_args: Any, view_kwargs: Any
     ) -> None:
-        record = getattr(request, "opskit", None)
-        if record is not None:
-            _set_route(record, request)
+        _view_resolved(request)
 
     async def _aprocess_view(
         self, request: HttpRequest, view_func: Any, view_args: Any, view_kwargs: Any
     ) -> None:
-        record = getattr(request, "opskit", None)
-        if record is not None:
-            _set_route(record, request)
+        _view_resolved(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> None:
         """Note the view's exception type; Django turns it into the 500."""
@@ -245,6 +230,23 @@ def _request_id_meta_key() -> str | None:
 
 
 on_reload(_request_id_meta_key.cache_clear)
+
+
+def _request_started(
+    record: context.RequestRecord, request: HttpRequest, pipeline: Pipeline
+) -> None:
+    for ext in pipeline.started:
+        try:
+            ext.request_started(record, request)
+        except Exception as exc:
+            report_internal_error(f"{type(ext).__name__}.request_started", exc)
+
+
+def _view_resolved(request: HttpRequest) -> None:
+    """``process_view`` in both modes: the route is known once the URL resolved."""
+    record = getattr(request, "opskit", None)
+    if record is not None:
+        _set_route(record, request)
 
 
 def _set_route(record: context.RequestRecord, request: HttpRequest) -> None:
