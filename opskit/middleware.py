@@ -17,6 +17,7 @@ from typing import Any
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
+from django.utils.functional import LazyObject, empty
 
 from . import context
 from .client import client_address
@@ -258,15 +259,36 @@ def _set_route(record: context.RequestRecord, request: HttpRequest) -> None:
     record.view = match.view_name or match._func_path
 
 
+def _loaded_user(request: HttpRequest) -> Any:
+    """The user the request already loaded, or None: never loads it.
+
+    Reading ``request.user`` here would cost a session and a user query on
+    views that never needed it.  Loaded means: ``request.user`` evaluated
+    (``_cached_user``), ``await request.auser()`` (``_acached_user``, Django
+    5+), or a user object put on the request itself (DRF, token-auth
+    middlewares, opskit's own async rate limiter).
+    """
+    attrs = request.__dict__
+    user = attrs.get("_cached_user")
+    if user is None:
+        user = attrs.get("_acached_user")
+    if user is None:
+        user = attrs.get("user")
+        if isinstance(user, LazyObject):
+            wrapped = user._wrapped
+            user = None if wrapped is empty else wrapped
+    return user
+
+
 def _set_user(record: context.RequestRecord, request: HttpRequest) -> None:
-    # Only a user the request already loaded: reading request.user here
-    # would cost a session and a user query on views that never needed it.
-    user = request.__dict__.get("_cached_user")
-    if user is not None and getattr(user, "is_authenticated", False):
-        try:
+    user = _loaded_user(request)
+    if user is None:
+        return
+    try:  # a custom user model's properties are not ours to trust
+        if user.is_authenticated:
             record.user_id = str(user.pk)
-        except Exception:
-            record.user_id = None
+    except Exception:
+        record.user_id = None
 
 
 try:  # FileResponse and friends have no cheap content length

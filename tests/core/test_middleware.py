@@ -141,6 +141,30 @@ def test_user_id_only_when_already_loaded(use_extensions: Any, django_user_model
     assert rec.finished[1][0].user_id == str(user.pk)
 
 
+@pytest.mark.parametrize("path", ["/auser/", "/direct-user/"])
+def test_user_id_of_a_user_loaded_without_request_user(
+    use_extensions: Any, django_user_model: Any, path: str
+) -> None:
+    """``await request.auser()`` and a user set on the request are loaded users too."""
+    rec = Recorder()
+    use_extensions(rec)
+    user = django_user_model.objects.create_user("bea", password="pw")
+    client = Client()
+    client.force_login(user)
+    assert client.get(path).json() == {"user": str(user.pk)}
+    assert rec.finished[0][0].user_id == str(user.pk)
+    assert Client().get(path).json() == {"user": None}
+    assert rec.finished[1][0].user_id is None
+
+
+def test_a_user_that_cannot_say_if_it_is_authenticated_is_no_500(use_extensions: Any) -> None:
+    rec = Recorder()
+    use_extensions(rec)
+    response = Client().get("/odd-user/")
+    assert response.status_code == 200
+    assert rec.finished[0][0].user_id is None
+
+
 pytestmark = pytest.mark.django_db
 
 
