@@ -8,12 +8,15 @@ dictionary lookup.  Every signal sends ``record`` (the current
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.dispatch import Signal
 
 __all__ = [
     "health_checked",
     "n_plus_one_detected",
     "ratelimit_decided",
+    "send",
     "slow_query",
     "slow_request",
 ]
@@ -38,3 +41,23 @@ n_plus_one_detected = Signal()
 #: A request over its slow threshold. Args: ``threshold`` (seconds),
 #: ``duration`` (seconds), ``record``.
 slow_request = Signal()
+
+
+def send(signal: Signal, sender: Any, **kwargs: Any) -> None:
+    """Send ``signal`` to every receiver; never raise.
+
+    ``Signal.send`` stops at the first receiver that raises and raises into
+    the sender, in the middle of a request: one broken receiver (a project's
+    ``@receiver`` in ``models.py`` is connected before opskit's own in
+    ``ready()``) would silence metrics and Sentry for that event.  Each
+    failing receiver is reported on ``opskit.internal`` instead.
+    """
+    from .extensions import report_internal_error
+
+    try:
+        for receiver, result in signal.send_robust(sender, **kwargs):
+            if isinstance(result, Exception):
+                name = getattr(receiver, "__qualname__", type(receiver).__name__)
+                report_internal_error(f"signal receiver {name}", result)
+    except Exception as exc:  # pragma: no cover - send_robust shields receivers
+        report_internal_error("signal", exc)

@@ -100,3 +100,9 @@ class _OddUser:
 def odd_user_view(request: HttpRequest) -> JsonResponse:
     request._cached_user = _OddUser()  # type: ignore[attr-defined]
     return JsonResponse({"ok": True})
+
+
+def db_query_view(request: HttpRequest) -> JsonResponse:
+    from django.contrib.auth.models import User
+
+    return JsonResponse({"users": User.objects.count()})

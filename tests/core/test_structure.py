@@ -52,6 +52,7 @@ import django.conf
 import prometheus_client
 from django.core import signals as core_signals
 from django.db.backends import signals as db_signals
+from django.dispatch import Signal
 from django.utils.functional import empty
 
 metric_names = set(prometheus_client.REGISTRY._names_to_collectors)
@@ -75,7 +76,7 @@ for sig in [
     core_signals.got_request_exception,
     core_signals.setting_changed,
     db_signals.connection_created,
-] + [getattr(opskit.signals, n) for n in opskit.signals.__all__]:
+] + [s for s in vars(opskit.signals).values() if isinstance(s, Signal)]:
     for entry in sig.receivers:
         func = entry[1]() if isinstance(entry[1], weakref.ReferenceType) else entry[1]
         module = getattr(func, "__module__", "") or ""
@@ -110,8 +111,9 @@ def _probe(modules: list[str], settings_module: str | None) -> dict[str, Any]:
         capture_output=True,
         text=True,
         timeout=120,
-        check=True,
+        check=False,
     )
+    assert out.returncode == 0, out.stderr
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
