@@ -49,15 +49,13 @@ def send(signal: Signal, sender: Any, **kwargs: Any) -> None:
     ``Signal.send`` stops at the first receiver that raises and raises into
     the sender, in the middle of a request: one broken receiver (a project's
     ``@receiver`` in ``models.py`` is connected before opskit's own in
-    ``ready()``) would silence metrics and Sentry for that event.  Each
-    failing receiver is reported on ``opskit.internal`` instead.
+    ``ready()``) would silence metrics and Sentry for that event.
+    ``send_robust`` calls them all and Django logs each failure, with its
+    traceback, on ``django.dispatch`` (ERROR), so it is not reported again.
     """
-    from .extensions import report_internal_error
-
     try:
-        for receiver, result in signal.send_robust(sender, **kwargs):
-            if isinstance(result, Exception):
-                name = getattr(receiver, "__qualname__", type(receiver).__name__)
-                report_internal_error(f"signal receiver {name}", result)
+        signal.send_robust(sender, **kwargs)
     except Exception as exc:  # pragma: no cover - send_robust shields receivers
+        from .extensions import report_internal_error
+
         report_internal_error("signal", exc)
