@@ -11,6 +11,8 @@ seeded ``/api/posts/`` under gunicorn with several workers.
 from __future__ import annotations
 
 import importlib.util
+import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -39,6 +41,23 @@ def mounts(service: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
+def test_compose_services_and_files(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert set(services) == {"demo", "postgres", "redis", "prometheus", "grafana"}
+    assert (ROOT / services["demo"]["build"] / "Dockerfile").is_file()
+    checked = 0
+    for name, service in services.items():
+        for source, _target in mounts(service):
+            if source.startswith("."):
+                assert (ROOT / source).exists(), f"{name} mounts missing {source}"
+                checked += 1
+            else:
+                assert source in compose["volumes"], f"{name}: undeclared volume {source}"
+        for port in service.get("ports", []):
+            assert port.startswith("127.0.0.1:"), f"{name} publishes {port} beyond loopback"
+    assert checked == 5
+
+
 def test_compose_wiring(compose: dict[str, Any]) -> None:
     services = compose["services"]
     demo = services["demo"]
@@ -56,6 +75,49 @@ def test_compose_wiring(compose: dict[str, Any]) -> None:
     subnet = compose["networks"]["opskit"]["ipam"]["config"][0]["subnet"]
     assert env["METRICS_ALLOWED_IPS"] == subnet
     assert int(env["WEB_CONCURRENCY"]) > 1
+
+
+def test_prometheus_config(compose: dict[str, Any], tmp_path: Path) -> None:
+    config_path = ROOT / "deploy/prometheus/prometheus.yml"
+    config = yaml.safe_load(config_path.read_text())
+    demo_job = next(j for j in config["scrape_configs"] if j["job_name"] == "opskit-demo")
+    assert demo_job["metrics_path"] == "/metrics"
+    assert demo_job["static_configs"][0]["targets"] == ["demo:8000"]
+    assert "8000:8000" in compose["services"]["demo"]["ports"][0]
+    # promtool checks it as Prometheus will load it, alert rules next to it.
+    targets = dict((t, s) for s, t in mounts(compose["services"]["prometheus"]))
+    shutil.copy(config_path, tmp_path / "prometheus.yml")
+    for rule in config["rule_files"]:
+        shutil.copy(ROOT / targets[f"/etc/prometheus/{rule}"], tmp_path / rule)
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is needed (make test installs it with the metrics suite)"
+    result = subprocess.run(
+        [promtool, "check", "config", str(tmp_path / "prometheus.yml")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout + result.stderr
+
+
+def test_grafana_provisioning(compose: dict[str, Any]) -> None:
+    grafana = compose["services"]["grafana"]
+    by_target = {t: s for s, t in mounts(grafana)}
+    datasources = yaml.safe_load(
+        (ROOT / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text()
+    )
+    (source,) = datasources["datasources"]
+    assert source["type"] == "prometheus" and source["url"] == "http://prometheus:9090"
+    providers = yaml.safe_load(
+        (ROOT / "deploy/grafana/provisioning/dashboards/opskit.yml").read_text()
+    )
+    folder = providers["providers"][0]["options"]["path"]
+    dashboards = [s for t, s in by_target.items() if t.startswith(folder + "/")]
+    assert dashboards == ["./docs/ops/grafana-dashboard.json"]
+    dashboard = json.loads((ROOT / dashboards[0]).read_text())
+    assert dashboard["panels"] and dashboard["title"]
+    home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home in by_target
 
 
 def test_dockerfile_static() -> None:
