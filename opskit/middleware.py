@@ -25,10 +25,12 @@ from .conf import get_settings, on_reload
 from .extensions import Pipeline, get_extensions, report_internal_error
 from .ids import new_request_id, parse_traceparent, valid_request_id
 
-__all__ = ["KNOWN_METHODS", "UNMATCHED_ROUTE", "OpsKitMiddleware", "normalize_method"]
+__all__ = ["KNOWN_METHODS", "ROOT_ROUTE", "UNMATCHED_ROUTE", "OpsKitMiddleware", "normalize_method"]
 
 #: ``http.route`` for requests that matched no URL pattern (404s).
 UNMATCHED_ROUTE = "<unmatched>"
+#: ``http.route`` of the site root (``path("", ...)``, whose template is "").
+ROOT_ROUTE = "/"
 #: Methods kept as-is; anything else becomes ``_OTHER`` (OpenTelemetry).
 KNOWN_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
@@ -255,7 +257,9 @@ def _set_route(record: context.RequestRecord, request: HttpRequest) -> None:
     if match is None:
         record.route = UNMATCHED_ROUTE
         return
-    record.route = match.route or UNMATCHED_ROUTE
+    # Django's templates have no leading slash, so the site root's is "":
+    # report it as "/" rather than as a missing route.
+    record.route = match.route or ROOT_ROUTE
     record.view = match.view_name or match._func_path
 
 

@@ -19,4 +19,5 @@ urlpatterns = [
     path("direct-user/", views.async_direct_user_view, name="direct-user"),
     path("odd-user/", views.odd_user_view, name="odd-user"),
     path("db-query/", views.db_query_view, name="db-query"),
+    path("", views.record_view, name="root"),
 ]

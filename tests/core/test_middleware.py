@@ -197,3 +197,10 @@ def test_traceparent_is_honoured(use_extensions: Any) -> None:
         "00f067aa0ba902b7",
     )
     assert second.trace_id is None and third.trace_id is None
+
+
+def test_site_root_route_is_slash_not_unmatched(use_extensions: Any) -> None:
+    rec = Recorder()
+    use_extensions(rec)
+    assert Client().get("/").json()["route"] == "/"
+    assert rec.finished[0][0].route == "/"
