@@ -12,6 +12,8 @@ CHECK_MODULES: tuple[str, ...] = (
     # -- metrics (issue 4) --
     # -- ratelimit (issue 5) --
     # -- queries (issue 6) --
+    "opskit.queries.checks",
+    "opskit.slow",
     # -- health (issue 7) --
     # -- sentry (issue 8) --
 )
@@ -21,6 +23,7 @@ READY_HOOKS: tuple[str, ...] = (
     # -- logging (issue 3) --
     # -- metrics (issue 4) --
     # -- queries (issue 6) --
+    "opskit.queries.hook.install",
     # -- health (issue 7) --
     # -- sentry (issue 8) --
 )

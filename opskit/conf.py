@@ -155,16 +155,29 @@ class RateLimitSettings:
 class QueriesSettings:
     """The query monitor (``opskit.queries``)."""
 
+    #: Measure requests (the hook itself is always installed; it costs one
+    #: context-variable read outside a monitored scope).
     ENABLED: bool = True
-    SLOW_QUERY_MS: float = 500.0
+    #: A query at least this slow (ms) logs one WARNING; ``None`` turns it off.
+    SLOW_QUERY_MS: float | None = 500.0
+    #: Slow-query WARNINGs per request at most (further ones are counted).
+    SLOW_QUERY_LOG_LIMIT: int = 10
+    #: Repeats of one fingerprint in a request that make an N+1; ``0`` turns
+    #: detection off (count and time only, no fingerprint per query).
     N_PLUS_ONE_THRESHOLD: int = 5
     #: Production gate: report an N+1 only when its total time reaches this.
     N_PLUS_ONE_MIN_MS: float = 0.0
-    #: Fingerprints (hex) or call-site prefixes (``"path.py"``,
-    #: ``"path.py:42"``) that are never reported.
+    #: Production gate: ... and only when it is at least this share (0..1)
+    #: of the request's database time.
+    N_PLUS_ONE_MIN_SHARE: float = 0.0
+    #: Fingerprints (hex) or call sites (``"path.py"``, ``"path.py:42"``)
+    #: that are never reported as N+1.
     ALLOW: list[str] = field(default_factory=list)
+    #: Do not report loops whose query is keyset or offset pagination.
+    SUPPRESS_PAGINATION: bool = True
     #: Distinct fingerprints kept per request (memory bound).
     MAX_FINGERPRINTS: int = 256
+    #: Raw SQL strings whose fingerprint is cached (per process, LRU).
     FINGERPRINT_CACHE_SIZE: int = 4096
     #: Add a ``Server-Timing`` header for clients in SERVER_TIMING_IPS.
     SERVER_TIMING: bool = False
@@ -176,10 +189,11 @@ class SlowRequestSettings:
     """The slow-request warning (``opskit.slow``)."""
 
     ENABLED: bool = True
-    #: Global threshold in milliseconds; ``None`` turns the global check off.
+    #: Global threshold in milliseconds; ``None`` turns the global check off
+    #: (``@slow_request`` views are still checked).
     THRESHOLD_MS: float | None = 1000.0
+    #: Logger of the one WARNING per slow request.
     LOGGER: str = "opskit.slow"
-    SENTRY: bool = False
 
 
 @dataclass(frozen=True)

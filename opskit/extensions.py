@@ -65,7 +65,9 @@ BUILTIN_EXTENSIONS: list[tuple[str, str]] = [
     # -- sentry (issue 8) --
     # -- ratelimit (issue 5) --
     # -- queries (issue 6) --
+    ("QUERIES", "opskit.queries.extension.QueriesExtension"),
     # -- slow requests (issue 6) --
+    ("SLOW_REQUESTS", "opskit.slow.SlowRequestExtension"),
     # -- metrics (issue 4) --
     # -- health (issue 7) --
     # -- logging (issue 3) --

@@ -1,0 +1,399 @@
+"""Per-request (or per-scope) query statistics, filled by the hook.
+
+:class:`QueryStats` *is* the record's :class:`~opskit.context.DBStats` (a
+subclass with private slots), so every reader sees ``count``, ``duration``,
+``by_alias``, ``n_plus_one`` and ``slow_queries`` while the monitor keeps its
+richer state next to them: one :class:`Entry` per fingerprint (at most
+``MAX_FINGERPRINTS``; further shapes are only counted) and the slowest query.
+Memory is therefore bounded whatever the number of queries.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .. import signals
+from ..conf import QueriesSettings, get_settings
+from ..context import DBStats, RequestRecord
+from . import fingerprints as fp_mod
+from .callsite import CallSite, call_site, format_site, site_matches
+from .fingerprints import Fingerprint
+
+__all__ = ["Entry", "NPlusOne", "QueryStats"]
+
+logger = logging.getLogger("opskit.queries")
+
+
+class Entry:
+    """One fingerprint's repeats in a scope."""
+
+    __slots__ = ("alias", "count", "duration", "fp", "site")
+
+    def __init__(self, fp: Fingerprint, alias: str) -> None:
+        self.fp = fp
+        self.alias = alias
+        self.count = 0
+        self.duration = 0.0
+        self.site: CallSite | None = None
+
+
+class NPlusOne:
+    """A reported (or, for the test helpers, found) repeat pattern."""
+
+    __slots__ = ("alias", "call_site", "count", "duration", "fingerprint", "sql")
+
+    def __init__(self, entry: Entry) -> None:
+        self.alias = entry.alias
+        self.fingerprint = entry.fp.key
+        self.count = entry.count
+        self.duration = entry.duration
+        self.sql = entry.fp.sample
+        self.call_site = format_site(entry.site)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+    def __repr__(self) -> str:
+        return f"<NPlusOne {self.count}x {self.fingerprint} at {self.call_site}>"
+
+
+class QueryStats(DBStats):
+    """The statistics of one request or monitored scope.
+
+    ``report`` scopes log slow queries and N+1 patterns; test-helper scopes
+    (``report=False``) only collect.  ``observers`` are enclosing scopes that
+    also receive every query (a test helper around a test-client request).
+    """
+
+    __slots__ = (
+        "_allow_keys",
+        "_allow_sites",
+        "_capture_first",
+        "_closed",
+        "_entries",
+        "_min_ms",
+        "_min_share",
+        "_n_entries",
+        "_no_purge",
+        "_slow_limit",
+        "_slow_logged",
+        "_slow_s",
+        "_suppress_pagination",
+        "_threshold",
+        "_track",
+        "dropped",
+        "name",
+        "observers",
+        "record",
+        "report",
+        "slowest",
+        "slowest_alias",
+        "slowest_duration",
+        "max_fingerprints",
+        "found",
+    )
+
+    def __init__(
+        self,
+        record: RequestRecord | None = None,
+        *,
+        report: bool = True,
+        capture_first: bool = False,
+        threshold: int | None = None,
+        settings: QueriesSettings | None = None,
+        name: str | None = None,
+    ) -> None:
+        super().__init__()
+        s = settings if settings is not None else get_settings().QUERIES
+        self.record = record
+        self.name = name
+        self.report = report
+        self.observers: list[QueryStats] = []
+        self._threshold = s.N_PLUS_ONE_THRESHOLD if threshold is None else threshold
+        # Threshold 0 turns N+1 detection off: count and time only, no
+        # fingerprint per query (the cheapest mode).
+        self._track = self._threshold > 0 or capture_first
+        self._capture_first = capture_first
+        self._slow_s = s.SLOW_QUERY_MS / 1000.0 if s.SLOW_QUERY_MS is not None else float("inf")
+        self._slow_limit = s.SLOW_QUERY_LOG_LIMIT
+        self._slow_logged = 0
+        self._min_ms = s.N_PLUS_ONE_MIN_MS
+        self._min_share = s.N_PLUS_ONE_MIN_SHARE
+        self._suppress_pagination = s.SUPPRESS_PAGINATION
+        self._allow_keys, self._allow_sites = _allow(s)
+        self.max_fingerprints = max(1, s.MAX_FINGERPRINTS)
+        self._entries: dict[str, dict[str, Entry]] = {}
+        self._n_entries = 0
+        self._no_purge = False
+        self.dropped = 0
+        self.slowest: Fingerprint | str | None = None
+        self.slowest_alias: str | None = None
+        self.slowest_duration = 0.0
+        self._closed = False
+        self.found: list[NPlusOne] = []
+
+    # -- the hot path ------------------------------------------------------
+
+    def add(self, sql: str, duration: float, alias: str) -> None:
+        """Account one executed statement (called by the hook)."""
+        self.count += 1
+        self.duration += duration
+        per_alias = self.by_alias.get(alias)
+        if per_alias is None:
+            self.by_alias[alias] = [1, duration]
+        else:
+            per_alias[0] += 1
+            per_alias[1] += duration
+        fp: Fingerprint | None = None
+        if self._track:
+            if sql.__class__ is not str:  # psycopg sql.Composed and friends
+                sql = str(sql)
+            cache = fp_mod._cached
+            if cache is None:
+                cache = fp_mod.get_cache()
+            fp = cache(sql) if len(sql) <= 8192 else fp_mod.compute(sql)
+            if not fp.transaction:
+                entries = self._entries.get(alias)
+                if entries is None:
+                    entries = self._entries[alias] = {}
+                entry = entries.get(fp.key)
+                if entry is None:
+                    entry = self._new_entry(entries, fp, alias)
+                if entry is not None:
+                    entry.count += 1
+                    entry.duration += duration
+                    if (
+                        entry.count == self._threshold or self._capture_first
+                    ) and entry.site is None:
+                        entry.site = call_site(2)
+        if duration > self.slowest_duration:
+            self.slowest_duration = duration
+            self.slowest = fp if fp is not None else sql
+            self.slowest_alias = alias
+        if duration >= self._slow_s:
+            self._slow_query(sql, fp, duration, alias)
+        if self.observers:
+            for obs in self.observers:
+                obs.add(sql, duration, alias)
+
+    def _new_entry(self, entries: dict[str, Entry], fp: Fingerprint, alias: str) -> Entry | None:
+        if self._n_entries >= self.max_fingerprints and not self._purge_singletons():
+            self.dropped += 1
+            return None
+        self._n_entries += 1
+        entry = entries[fp.key] = Entry(fp, alias)
+        return entry
+
+    def _purge_singletons(self) -> bool:
+        """Make room by forgetting shapes seen once (long scopes, many one-offs).
+
+        A loop that is an N+1 has repeated by the time the cap is reached,
+        or starts afterwards; a shape seen once is the likeliest one-off.
+        Gives up for good when a purge frees less than a quarter of the cap,
+        so a scope of many genuinely repeated shapes does not purge on every
+        new one.  Test-helper scopes keep everything they can.
+        """
+        if self._capture_first or self._no_purge:
+            return False
+        freed = 0
+        for entries in self._entries.values():
+            singles = [k for k, e in entries.items() if e.count <= 1]
+            for k in singles:
+                del entries[k]
+            freed += len(singles)
+        self._n_entries -= freed
+        self.dropped += freed
+        if freed * 4 < self.max_fingerprints:
+            self._no_purge = True
+        return freed > 0
+
+    # -- reporting ---------------------------------------------------------
+
+    def _slow_query(self, sql: str, fp: Fingerprint | None, duration: float, alias: str) -> None:
+        self.slow_queries += 1
+        if not self.report:
+            return
+        if fp is None:
+            fp = fp_mod.fingerprint(sql)
+        site = format_site(call_site(3))
+        record = self.record
+        if self._slow_logged < self._slow_limit:
+            self._slow_logged += 1
+            try:
+                logger.warning(
+                    "slow query %.1f ms on %s at %s: %s",
+                    duration * 1000.0,
+                    alias,
+                    site,
+                    fp.sample,
+                    extra={
+                        "event": "slow_query",
+                        "fingerprint": fp.key,
+                        "sql": fp.sample,
+                        "duration_ms": round(duration * 1000.0, 3),
+                        "alias": alias,
+                        "call_site": site,
+                        "request_id": record.request_id if record is not None else None,
+                        "route": _route(record),
+                    },
+                )
+            except Exception:  # a broken handler never breaks the query
+                pass
+        _send(
+            signals.slow_query,
+            alias=alias,
+            duration=duration,
+            fingerprint=fp.key,
+            sql=fp.sample,
+            call_site=site,
+            record=record,
+        )
+
+    def repeats(self, threshold: int | None = None) -> list[Entry]:
+        """Entries repeated at least ``threshold`` times, most frequent first."""
+        t = self._threshold if threshold is None else threshold
+        if t <= 0:
+            return []
+        out = [e for entries in self._entries.values() for e in entries.values() if e.count >= t]
+        out.sort(key=lambda e: (-e.count, -e.duration))
+        return out
+
+    def entries(self, using: str | None = None) -> list[Entry]:
+        """Every tracked fingerprint (of one alias), most frequent first."""
+        out = [
+            e
+            for alias, entries in self._entries.items()
+            if using is None or alias == using
+            for e in entries.values()
+        ]
+        out.sort(key=lambda e: (-e.count, -e.duration))
+        return out
+
+    def is_allowed(self, entry: Entry) -> bool:
+        if entry.fp.key in self._allow_keys:
+            return True
+        return any(site_matches(entry.site, a) for a in self._allow_sites)
+
+    def patterns(self, threshold: int | None = None, *, gate: bool = True) -> list[NPlusOne]:
+        """The N+1 patterns of this scope (allow list, pagination and gate applied)."""
+        out = []
+        for entry in self.repeats(threshold):
+            if self._suppress_pagination and entry.fp.pagination:
+                continue
+            if self.is_allowed(entry):
+                continue
+            if gate:
+                if entry.duration * 1000.0 < self._min_ms:
+                    continue
+                if self._min_share > 0 and (
+                    self.duration <= 0 or entry.duration / self.duration < self._min_share
+                ):
+                    continue
+            out.append(NPlusOne(entry))
+        return out
+
+    def close(self) -> list[NPlusOne]:
+        """End of the scope: report each N+1 pattern once (idempotent)."""
+        if self._closed:
+            return self.found
+        self._closed = True
+        if not self.report:
+            return self.found
+        found = self.patterns()
+        self.found = found
+        record = self.record
+        for item in found:
+            self.n_plus_one += 1
+            try:
+                logger.warning(
+                    "N+1 queries: %d x %s at %s (%.1f ms): %s",
+                    item.count,
+                    item.fingerprint,
+                    item.call_site,
+                    item.duration * 1000.0,
+                    item.sql,
+                    extra={
+                        "event": "n_plus_one",
+                        "fingerprint": item.fingerprint,
+                        "count": item.count,
+                        "duration_ms": round(item.duration * 1000.0, 3),
+                        "sql": item.sql,
+                        "alias": item.alias,
+                        "call_site": item.call_site,
+                        "request_id": record.request_id if record is not None else None,
+                        "route": _route(record),
+                    },
+                )
+            except Exception:
+                pass
+            _send(
+                signals.n_plus_one_detected,
+                alias=item.alias,
+                fingerprint=item.fingerprint,
+                count=item.count,
+                duration=item.duration,
+                sql=item.sql,
+                call_site=item.call_site,
+                record=record,
+            )
+        return found
+
+    def slowest_query(self) -> dict[str, Any] | None:
+        """``{fingerprint, sql, duration_ms, alias}`` of the slowest query."""
+        slowest = self.slowest
+        if slowest is None:
+            return None
+        fp = slowest if isinstance(slowest, Fingerprint) else fp_mod.fingerprint(slowest)
+        return {
+            "fingerprint": fp.key,
+            "sql": fp.sample,
+            "duration_ms": round(self.slowest_duration * 1000.0, 3),
+            "alias": self.slowest_alias,
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """A small dict for logs: counts, times, per alias, slowest, N+1."""
+        return {
+            "count": self.count,
+            "duration_ms": round(self.duration * 1000.0, 3),
+            "by_alias": {
+                a: {"count": int(c), "duration_ms": round(d * 1000.0, 3)}
+                for a, (c, d) in self.by_alias.items()
+            },
+            "n_plus_one": self.n_plus_one,
+            "slow_queries": self.slow_queries,
+            "slowest": self.slowest_query(),
+        }
+
+
+_allow_cache: dict[int, tuple[QueriesSettings, frozenset[str], tuple[str, ...]]] = {}
+
+
+def _allow(s: QueriesSettings) -> tuple[frozenset[str], tuple[str, ...]]:
+    """The parsed ALLOW list, once per settings object (not per request)."""
+    hit = _allow_cache.get(id(s))
+    if hit is not None and hit[0] is s:
+        return hit[1], hit[2]
+    entries = [a.strip() for a in s.ALLOW if a and a.strip() and not a.strip().startswith(":")]
+    keys = frozenset(a.lower() for a in entries)
+    sites = tuple(entries)
+    if len(_allow_cache) > 8:
+        _allow_cache.clear()
+    _allow_cache[id(s)] = (s, keys, sites)
+    return keys, sites
+
+
+def _route(record: RequestRecord | None) -> str | None:
+    if record is None:
+        return None
+    return record.route or record.view or record.path or None
+
+
+def _send(signal: Any, **kwargs: Any) -> None:
+    try:
+        signal.send(sender=QueryStats, **kwargs)
+    except Exception as exc:
+        from ..extensions import report_internal_error
+
+        report_internal_error("signal receiver", exc)
