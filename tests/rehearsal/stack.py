@@ -6,7 +6,9 @@ Everything listens on loopback, on free ports, and is stopped at the end.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -55,9 +57,21 @@ class PrivateRedis:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.dir],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.dir,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         wait_port(self.port)
 
@@ -70,53 +84,25 @@ class PrivateRedis:
         self.proc.send_signal(signal.SIGCONT)
 
     def kill(self) -> None:
+        """SIGKILL (a stopped process dies too: no SIGCONT first, which would
+        let it answer the commands queued while it was frozen)."""
         if self.proc is not None:
-            self.proc.send_signal(signal.SIGCONT)
             self.proc.kill()
             self.proc.wait(10)
             self.proc = None
 
     def stop(self) -> None:
         self.kill()
-
-
-class HungListener:
-    """Accepts TCP connections and never answers: a hung database."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(128)
-        self.port = int(self.sock.getsockname()[1])
-        self.conns: list[socket.socket] = []
-        self._stop = False
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        self.sock.settimeout(0.2)
-        while not self._stop:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            self.conns.append(conn)  # hold it open, say nothing
-
-    def close(self) -> None:
-        self._stop = True
-        self.thread.join(2)
-        for c in self.conns:
-            c.close()
-        self.sock.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class Gunicorn:
     """The demo under gunicorn with opskit's config (multi-process metrics)."""
 
-    def __init__(self, env: dict[str, str], workers: int = 4) -> None:
+    def __init__(self, env: dict[str, str], workers: int = 4, timeout: int = 30) -> None:
         self.port = free_port()
         self.workers = workers
+        self.timeout = timeout
         self.env = env
         self.logdir = Path(tempfile.mkdtemp(prefix="opskit-rehearsal-logs-"))
         self.stdout = self.logdir / "stdout.log"
@@ -128,19 +114,44 @@ class Gunicorn:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        out = open(self.stdout, "wb")  # noqa: SIM115 - lives as long as the server
-        err = open(self.stderr, "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "python:opskit.gunicorn",
-             "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers),
-             "--timeout", "30", "--graceful-timeout", "5", "demo.wsgi:application"],
-            cwd=DEMO, env=self.env, stdout=out, stderr=err,
-        )
-        wait_port(self.port, 30)
+        # Append mode: the workers share one file description, and every
+        # log line is one write() (PYTHONUNBUFFERED), so lines never mix.
+        out = open(self.stdout, "ab")  # noqa: SIM115 - lives as long as the server
+        err = open(self.stderr, "ab")  # noqa: SIM115
+        try:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "-c",
+                    "python:opskit.gunicorn",
+                    "--bind",
+                    f"127.0.0.1:{self.port}",
+                    "--workers",
+                    str(self.workers),
+                    "--timeout",
+                    str(self.timeout),
+                    "--graceful-timeout",
+                    "5",
+                    *_no_control_socket(),
+                    "demo.wsgi:application",
+                ],
+                cwd=DEMO,
+                env=self.env,
+                stdout=out,
+                stderr=err,
+            )
+        finally:
+            out.close()
+            err.close()
+        wait_port(self.port, 60)
         # all workers booted
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline and len(self.worker_pids()) < self.workers:
             time.sleep(0.1)
+        if len(self.worker_pids()) < self.workers:
+            raise RuntimeError(f"gunicorn started {self.worker_pids()}:\n{self.errors()[-2000:]}")
 
     def worker_pids(self) -> list[int]:
         if self.proc is None:
@@ -167,11 +178,44 @@ class Gunicorn:
                 self.proc.wait(5)
             self.proc = None
 
-    def log_lines(self) -> list[str]:
-        return self.stdout.read_text(errors="replace").splitlines()
+    def log_size(self) -> int:
+        return self.stdout.stat().st_size
 
-    def errors(self) -> str:
-        return self.stderr.read_text(errors="replace")
+    def err_size(self) -> int:
+        return self.stderr.stat().st_size
+
+    def log_lines(self, since: int = 0) -> list[str]:
+        with open(self.stdout, "rb") as f:
+            f.seek(since)
+            return f.read().decode("utf-8", "replace").splitlines()
+
+    def records(self, since: int = 0) -> list[dict[str, object]]:
+        """The JSON log lines written since byte ``since`` (others are skipped)."""
+        out = []
+        for line in self.log_lines(since):
+            with contextlib.suppress(ValueError):
+                obj = json.loads(line)
+                if isinstance(obj, dict):
+                    out.append(obj)
+        return out
+
+    def errors(self, since: int = 0) -> str:
+        with open(self.stderr, "rb") as f:
+            f.seek(since)
+            return f.read().decode("utf-8", "replace")
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.logdir, ignore_errors=True)
+
+
+def _no_control_socket() -> list[str]:
+    """Gunicorn >= 24 opens a control socket in ~/.gunicorn shared by every
+    instance; the rehearsal's server must not touch anything outside its
+    temporary directories."""
+    from gunicorn import config
+
+    names = {getattr(s, "name", None) for s in config.KNOWN_SETTINGS}
+    return ["--no-control-socket"] if "control_socket_disable" in names else []
 
 
 def pg_url_for(base_url: str, dbname: str) -> str:
