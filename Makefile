@@ -56,6 +56,21 @@ test-django42: $(DJ42_VENV)/.stamp
 # Each capability adds its own targets to `make test` here, one line each.
 TEST_TARGETS := lint types pytest pytest-sqlite test-django42
 # -- metrics (issue 4): promtool --
+TEST_TARGETS += promtool
+pytest pytest-sqlite test-django42: promtool-install
+.PHONY: promtool promtool-install
+# promtool (Debian package `prometheus`) lints the exposition; tests run it too.
+promtool-install:
+	@command -v promtool >/dev/null 2>&1 || { \
+	  echo "installing promtool (Debian package prometheus)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus; }
+	@promtool --version | head -1
+promtool: venv promtool-install
+	env -u PROMETHEUS_MULTIPROC_DIR $(PY) -m tests.metrics.exposition > $(VENV)/opskit-metrics.prom
+	promtool check metrics < $(VENV)/opskit-metrics.prom
+	@echo "promtool: $$(grep -c '^# TYPE' $(VENV)/opskit-metrics.prom) metric families OK"
 # -- docs (issue 11) --
 # -- rehearsal (issue 10) --
 

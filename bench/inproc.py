@@ -61,7 +61,11 @@ def _devnull_handler(formatter: dict[str, Any] | None = None) -> dict[str, Any]:
 
 #: A sink that costs like a real stream write but keeps nothing.
 class _Sink(io.TextIOBase):
+    keep: list[str] | None = None  # set by --sample-lines to see what was written
+
     def write(self, s: str) -> int:
+        if self.keep is not None:
+            self.keep.append(s)
         return len(s)
 
 
@@ -94,7 +98,9 @@ def variant_settings(name: str) -> dict[str, Any]:
         if name in ("opskit-logging", "opskit-full"):
             logging_cfg.update(
                 formatters={"f": {"()": "opskit.logs.JsonFormatter"}},
-                handlers={"sink": _devnull_handler({"f": 1})},
+                # As json_logging() configures it (the anchors get django-guid's filter).
+                filters={"rid": {"()": "opskit.logs.RequestIdFilter"}},
+                handlers={"sink": {**_devnull_handler({"f": 1}), "filters": ["rid"]}},
                 loggers={
                     "opskit.request": {"handlers": ["sink"], "level": "INFO", "propagate": False}
                 },
@@ -253,6 +259,11 @@ def main() -> None:
     ap.add_argument("--path", default="/sync/")
     ap.add_argument("--n", type=int, default=3000)
     ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument(
+        "--sample-lines",
+        action="store_true",
+        help="print the log lines written for --n requests instead of timings",
+    )
     args = ap.parse_args()
     if args.variant == "opskit-metrics-mp":
         import tempfile
@@ -265,6 +276,15 @@ def main() -> None:
     django.setup()
     logging.getLogger("django.request").disabled = True
     runner = run_wsgi if args.handler == "wsgi" else run_asgi
+    if args.sample_lines:
+        # Run as __main__, the handlers write to the SINK of bench.inproc.
+        from bench.inproc import SINK as sink
+
+        sink.keep = []
+        runner(args.path, args.n)  # plus the runner's 200 warm-up requests
+        text = "".join(sink.keep)
+        print(json.dumps({"requests": args.n + 200, "lines": text.splitlines()}))
+        return
     out = [runner(args.path, args.n) for _ in range(args.repeats)]
     print(json.dumps(out))
 

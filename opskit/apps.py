@@ -9,8 +9,11 @@ from django.utils.module_loading import import_string
 CHECK_MODULES: tuple[str, ...] = (
     "opskit.checks",
     # -- logging (issue 3) --
+    "opskit.logs.checks",
     # -- metrics (issue 4) --
+    "opskit.metrics.checks",
     # -- ratelimit (issue 5) --
+    "opskit.ratelimit.checks",
     # -- queries (issue 6) --
     "opskit.queries.checks",
     "opskit.slow",
@@ -22,6 +25,7 @@ CHECK_MODULES: tuple[str, ...] = (
 READY_HOOKS: tuple[str, ...] = (
     # -- logging (issue 3) --
     # -- metrics (issue 4) --
+    "opskit.metrics.receivers.connect",
     # -- queries (issue 6) --
     "opskit.queries.hook.install",
     # -- health (issue 7) --

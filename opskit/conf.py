@@ -44,13 +44,25 @@ class LoggingSettings:
     ENABLED: bool = True
     #: Logger that receives the one line per request.
     LOGGER: str = "opskit.request"
-    #: Paths (exact, leading slash) with no access line; ``None`` means the
-    #: health and metrics paths.
+    #: Paths with no request line: a path matches an entry equal to it or
+    #: one ending in ``"/"`` below it (``"/health"`` skips ``/health/db``);
+    #: ``None`` means the health paths and ``/metrics``.
     SKIP_PATHS: list[str] | None = None
+    #: Write ``user.id`` (only when the request already loaded the user).
     LOG_USER_ID: bool = True
+    #: Write ``client.address``; turn off for privacy.
     LOG_CLIENT_ADDRESS: bool = True
+    #: Write ``url.query``, with deny-listed parameters redacted.
     LOG_QUERY_STRING: bool = False
+    #: Longest ``url.path`` (and ``url.query``) written; longer ones are cut.
     MAX_PATH_LENGTH: int = 512
+    #: Write ``user_agent.original``.
+    LOG_USER_AGENT: bool = False
+    #: Request headers written as ``http.request.header.<name>``; deny-listed
+    #: ones (REDACT_HEADERS) are written as ``[redacted]``.
+    LOG_HEADERS: list[str] = field(default_factory=list)
+    #: Longest header value (and user agent) written.
+    MAX_HEADER_LENGTH: int = 256
     #: Header names (case-insensitive) never written anywhere.
     REDACT_HEADERS: list[str] = field(
         default_factory=lambda: [
@@ -93,6 +105,7 @@ class MetricsSettings:
     #: Dotted path to a ``prometheus_client.CollectorRegistry`` (or a callable
     #: returning one); ``None`` uses prometheus-client's default registry.
     REGISTRY: str | None = None
+    #: Upper bounds (seconds) of ``http_server_request_duration_seconds``.
     BUCKETS: list[float] = field(
         default_factory=lambda: [
             0.005,
@@ -119,7 +132,10 @@ class MetricsSettings:
     BEARER_TOKEN: str | None = None
     #: Filesystem paths whose usage is exported at scrape time.
     DISK_PATHS: list[str] = field(default_factory=lambda: ["/"])
+    #: Export ``opskit_process_*`` gauges (psutil, read at scrape time).
     PROCESS_METRICS: bool = True
+    #: Export ``opskit_system_*`` gauges (CPU, memory, DISK_PATHS).
+    SYSTEM_METRICS: bool = True
 
 
 @dataclass(frozen=True)

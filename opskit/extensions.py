@@ -69,8 +69,10 @@ BUILTIN_EXTENSIONS: list[tuple[str, str]] = [
     # -- slow requests (issue 6) --
     ("SLOW_REQUESTS", "opskit.slow.SlowRequestExtension"),
     # -- metrics (issue 4) --
+    ("METRICS", "opskit.metrics.extension.MetricsExtension"),
     # -- health (issue 7) --
     # -- logging (issue 3) --
+    ("LOGGING", "opskit.logs.extension.RequestLogExtension"),
 ]
 
 

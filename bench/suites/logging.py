@@ -1,0 +1,131 @@
+"""Request logging + request id: added CPU per request and what each line carries.
+
+opskit: core middleware + the JSON request line (``opskit-logging``).
+Anchors: django-structlog + django-guid (``anchor-logging``), the pair a team
+combines for JSON request logs and a correlation id.  Same run, same
+machine, same sink (a stream that discards what it is given).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+from ..stats import Figure, Record
+from ..util import ROOT, added, interleaved, ratio_verdict
+
+VARIANTS = ["bare", "opskit-logging", "anchor-logging"]
+ANCHOR = "django-structlog+django-guid"
+
+
+def sample_lines(variant: str, handler: str, path: str, n: int = 50) -> dict[str, Any]:
+    """The log lines a variant writes for ``n`` (+200 warm-up) requests."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.inproc",
+            "--variant",
+            variant,
+            "--handler",
+            handler,
+            "--path",
+            path,
+            "--n",
+            str(n),
+            "--sample-lines",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"bench.inproc {variant} --sample-lines failed:\n{out.stderr[-3000:]}")
+    data: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return data
+
+
+def describe(sample: dict[str, Any]) -> dict[str, Any]:
+    lines = sample["lines"]
+    parsed = [json.loads(line) for line in lines]
+    keys = {k for p in parsed for k in p}
+    return {
+        "lines_per_request": len(lines) / sample["requests"],
+        "bytes_per_line": [float(len(line.encode())) for line in lines],
+        "bytes_per_request": sum(len(line.encode()) for line in lines) / sample["requests"],
+        "duration": any("duration" in k or k in ("elapsed", "latency") for k in keys),
+        "route": any("route" in k for k in keys),
+    }
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def run(quick: bool = False) -> list[Record]:
+    records = []
+    for handler, path in (("wsgi", "/sync/1/"), ("asgi", "/async/1/")):
+        if handler == "wsgi":
+            rounds, n, reps = (1, 800, 3) if quick else (3, 2500, 3)
+        else:
+            # ~2 ms per request through the ASGI harness, mostly thread hops
+            # whose cost swings with the machine's load: many short,
+            # interleaved rounds so drift hits every variant alike.
+            rounds, n, reps = (3, 300, 1) if quick else (6, 500, 1)
+        s = interleaved(VARIANTS, rounds, handler=handler, path=path, n=n, repeats=reps)
+        bare = s["bare"]
+        ours = Figure.of(added(s["opskit-logging"], bare))
+        theirs = Figure.of(added(s["anchor-logging"], bare))
+        # Load from other processes only ever adds time: the minima are a
+        # second, less noisy estimate (the ASGI harness alone varies ±15%).
+        low_ours = min(s["opskit-logging"]) - min(bare)
+        low_theirs = min(s["anchor-logging"]) - min(bare)
+        low_ratio = low_ours / low_theirs if low_theirs > 0 else float("nan")
+        records.append(
+            Record(
+                suite="logging",
+                metric=f"{handler.upper()} CPU per request added over bare Django: request log line + request id",
+                unit="µs",
+                better="lower",
+                opskit=ours,
+                anchors={ANCHOR: theirs},
+                baseline={"bare Django (absolute)": Figure.of(bare)},
+                target="≤ 1/3 of the anchors' added CPU",
+                verdict=ratio_verdict(ours.median, theirs.median, 1 / 3),
+                notes=(
+                    "opskit-logging: core middleware + JSON request line, to a discarding "
+                    f"stream; from the minima: opskit +{low_ours:.0f} µs, anchors "
+                    f"+{low_theirs:.0f} µs ({low_ratio:.2f}x)"
+                ),
+            )
+        )
+    ours_d = describe(sample_lines("opskit-logging", "wsgi", "/sync/1/"))
+    theirs_d = describe(sample_lines("anchor-logging", "wsgi", "/sync/1/"))
+    records.append(
+        Record(
+            suite="logging",
+            metric="Bytes per log line (one request, GET /sync/1/)",
+            unit="B",
+            better="lower",
+            opskit=Figure.of(ours_d["bytes_per_line"]),
+            anchors={ANCHOR: Figure.of(theirs_d["bytes_per_line"])},
+            notes=(
+                f"lines per request: opskit {ours_d['lines_per_request']:g}, anchors "
+                f"{theirs_d['lines_per_request']:g}; bytes per request: opskit "
+                f"{ours_d['bytes_per_request']:.0f}, anchors {theirs_d['bytes_per_request']:.0f}; "
+                f"duration in the line: opskit {_yes(ours_d['duration'])}, anchors "
+                f"{_yes(theirs_d['duration'])}; route in the line: opskit "
+                f"{_yes(ours_d['route'])}, anchors {_yes(theirs_d['route'])}"
+            ),
+            target="a line with duration and route",
+            verdict=(
+                "met"
+                if ours_d["duration"] and ours_d["route"] and ours_d["lines_per_request"] == 1
+                else "NOT met"
+            ),
+        )
+    )
+    return records

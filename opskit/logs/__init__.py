@@ -1,0 +1,21 @@
+"""Request logging and correlation: JSON lines carrying the request id.
+
+``JsonFormatter`` and ``RequestIdFilter`` are plain ``logging`` parts usable
+from any ``LOGGING`` config; ``json_logging()`` builds one.  The request line
+itself is written by :class:`opskit.logs.extension.RequestLogExtension`,
+which the core middleware runs (imported lazily, not from here).
+"""
+
+from __future__ import annotations
+
+from .config import json_logging, merge_logging, rotating_file_logging
+from .filters import RequestIdFilter
+from .formatter import JsonFormatter
+
+__all__ = [
+    "JsonFormatter",
+    "RequestIdFilter",
+    "json_logging",
+    "merge_logging",
+    "rotating_file_logging",
+]

@@ -1,0 +1,269 @@
+"""The request log line: one JSON record per request, written when it is complete.
+
+Runs last among the extensions (``request_finished``), so the query
+monitor's statistics and every other capability's values are on the record.
+Everything that depends only on settings is computed once per settings load
+(the pipeline is rebuilt on reload); per request it builds one small dict and
+hands one record to the logger, skipping ``findCaller``'s stack walk.
+
+The exception of a failed request is logged once: Django's ``django.request``
+logger writes its traceback (with the request id, through
+:class:`~opskit.logs.RequestIdFilter`) and this line carries only
+``error.type``, so a pipeline joins the two on ``request_id``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote_plus
+
+from ..conf import REDACTED, get_settings
+from ..context import activate, deactivate
+from ..extensions import Extension, report_internal_error
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+    from django.http.response import HttpResponseBase
+
+    from ..context import RequestRecord
+
+__all__ = ["DEFAULT_METRICS_PATH", "RequestLogExtension", "skip_paths"]
+
+#: Added to the health paths when ``SKIP_PATHS`` is ``None``.
+DEFAULT_METRICS_PATH = "/metrics"
+#: Longest ``user.id`` written.
+MAX_USER_ID_LENGTH = 128
+#: Same value as :data:`opskit.middleware.UNMATCHED_ROUTE` (kept here so this
+#: module does not import the middleware).
+_UNMATCHED = "<unmatched>"
+
+_INFO, _WARNING, _ERROR = logging.INFO, logging.WARNING, logging.ERROR
+
+
+def skip_paths() -> list[str]:
+    """The paths that get no request line under the current settings."""
+    s = get_settings()
+    configured = s.LOGGING.SKIP_PATHS
+    if configured is None:
+        return [*s.HEALTH.PATHS, DEFAULT_METRICS_PATH]
+    return list(configured)
+
+
+def _meta_key(header: str) -> str:
+    key = header.upper().replace("-", "_")
+    return key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key
+
+
+def _contextual(content: Iterable[bytes], record: RequestRecord) -> Iterator[bytes]:
+    # Activate around each step only: a generator has no context of its own,
+    # so a value set across a ``yield`` would leak into the server's context.
+    it = iter(content)
+    while True:
+        token = activate(record)
+        try:
+            chunk = next(it)
+        except StopIteration:
+            return
+        finally:
+            deactivate(token)
+        yield chunk
+
+
+async def _acontextual(
+    content: AsyncIterable[bytes], record: RequestRecord
+) -> AsyncIterator[bytes]:
+    it = aiter(content)
+    while True:
+        token = activate(record)
+        try:
+            chunk = await anext(it)
+        except StopAsyncIteration:
+            return
+        finally:
+            deactivate(token)
+        yield chunk
+
+
+def _to_str(value: object) -> str:
+    try:
+        return value if isinstance(value, str) else str(value)
+    except Exception:
+        return type(value).__name__
+
+
+class RequestLogExtension(Extension):
+    """Write the one line per request on ``LOGGING.LOGGER`` (``opskit.request``).
+
+    Levels: 2xx/3xx INFO, 4xx WARNING, 5xx and unhandled exceptions ERROR.
+    Probe paths are skipped; with ``SAMPLE_RATE`` < 1 only that share of
+    fast INFO lines is kept (errors and slow requests always are).  Request
+    bodies, cookies and credentials are never written.
+    """
+
+    def __init__(self) -> None:
+        s = get_settings()
+        ls = s.LOGGING
+        self.logger = logging.getLogger(ls.LOGGER or "opskit.request")
+        exact: set[str] = set()
+        prefixes: list[str] = []
+        for p in skip_paths():
+            base = p.rstrip("/")
+            if not base:
+                exact.add("/")
+                continue
+            exact.add(base)
+            prefixes.append(base + "/")
+        self._skip_exact = frozenset(exact)
+        self._skip_prefixes = tuple(prefixes)
+        rate = ls.SAMPLE_RATE
+        self._sample = min(max(rate, 0.0), 1.0) if math.isfinite(rate) else 1.0
+        threshold = s.SLOW_REQUESTS.THRESHOLD_MS
+        self._slow = threshold / 1000.0 if threshold is not None else math.inf
+        self._max_path = max(ls.MAX_PATH_LENGTH, 1)
+        self._max_header = max(ls.MAX_HEADER_LENGTH, 1)
+        self._log_user = ls.LOG_USER_ID
+        self._log_client = ls.LOG_CLIENT_ADDRESS
+        self._log_query = ls.LOG_QUERY_STRING
+        self._log_user_agent = ls.LOG_USER_AGENT
+        self._redact_words = tuple(w.lower() for w in ls.REDACT_PARAMS if w)
+        denied = {h.lower() for h in ls.REDACT_HEADERS}
+        #: (META key, field name, redacted) for each header to log.
+        self._headers = tuple(
+            (_meta_key(h), f"http.request.header.{h.lower()}", h.lower() in denied)
+            for h in ls.LOG_HEADERS
+        )
+        # Whether anything must be read from the request at all.
+        self._reads_request = bool(self._log_query or self._log_user_agent or self._headers)
+
+    def process_response(
+        self, record: RequestRecord, request: HttpRequest, response: HttpResponseBase
+    ) -> None:
+        """Keep the request's context active while a streaming body is produced.
+
+        The server iterates a streaming response after the middleware has
+        returned, outside the request's context: without this, lines logged
+        by the view's generator would have no ``request_id``.  File responses
+        are left alone (they run no user code, and the server's sendfile
+        path needs the file object).
+        """
+        if response.streaming and getattr(response, "file_to_stream", None) is None:
+            content = response.streaming_content  # type: ignore[attr-defined]
+            if getattr(response, "is_async", False):
+                response.streaming_content = _acontextual(content, record)  # type: ignore[attr-defined]
+            else:
+                response.streaming_content = _contextual(content, record)  # type: ignore[attr-defined]
+
+    def request_finished(
+        self,
+        record: RequestRecord,
+        request: HttpRequest,
+        response: HttpResponseBase | None,
+    ) -> None:
+        try:
+            self._emit(record, request, response)
+        except Exception as exc:  # a raising handler, filter or formatter
+            report_internal_error("request log line", exc)
+
+    def _emit(
+        self,
+        record: RequestRecord,
+        request: HttpRequest,
+        response: HttpResponseBase | None,
+    ) -> None:
+        path = record.path
+        if path in self._skip_exact or path.startswith(self._skip_prefixes):
+            return
+        status = record.status if response is not None else None
+        if status is None:
+            status = 500
+        end = record.end if record.end is not None else time.perf_counter()
+        duration = end - record.start
+        if status >= 500:
+            level = _ERROR
+        elif status >= 400:
+            level = _WARNING
+        else:
+            level = _INFO
+            if self._sample < 1.0 and duration < self._slow and random.random() >= self._sample:
+                return
+        logger = self.logger
+        if not logger.isEnabledFor(level):
+            return
+        if len(path) > self._max_path:
+            path = path[: self._max_path]
+        method = record.method
+        route = record.route or _UNMATCHED
+        fields: dict[str, Any] = {
+            "request_id": record.request_id,
+            "http.request.method": method,
+            "url.path": path,
+            "http.route": route,
+        }
+        if record.view is not None:
+            fields["view"] = record.view
+        fields["http.response.status_code"] = status
+        fields["duration_ms"] = round(duration * 1000.0, 2)
+        if record.response_size is not None:
+            fields["http.response.body.size"] = record.response_size
+        if self._log_user and record.user_id is not None:
+            fields["user.id"] = _to_str(record.user_id)[:MAX_USER_ID_LENGTH]
+        if self._log_client and record.client_address is not None:
+            fields["client.address"] = record.client_address
+        error_type = record.error_type
+        if error_type is None and status >= 500:
+            error_type = str(status)  # OpenTelemetry: the status code as a string
+        if error_type is not None:
+            fields["error.type"] = error_type
+        db = record.db
+        if db is not None:
+            fields["db.query_count"] = db.count
+            fields["db.duration_ms"] = round(db.duration * 1000.0, 2)
+        if record.trace_id is not None:
+            fields["trace_id"] = record.trace_id
+            fields["span_id"] = record.span_id
+        if self._reads_request:
+            self._request_fields(fields, request)
+        # No message: every field is in the line, and the budget of a typical
+        # line (< 350 bytes) has no room for a repeat of method, path, status.
+        rec = logger.makeRecord(logger.name, level, "", 0, "", (), None)
+        # Not ``extra=``: a record factory that already adds ``request_id``
+        # (common in projects with their own correlation) would make
+        # makeRecord raise and lose the line; the request's values win.
+        rec.__dict__.update(fields)
+        logger.handle(rec)
+
+    def _request_fields(self, fields: dict[str, Any], request: HttpRequest) -> None:
+        meta = request.META
+        if self._log_query:
+            query = meta.get("QUERY_STRING")
+            if query and isinstance(query, str):
+                fields["url.query"] = self.redact_query(query)
+        if self._log_user_agent:
+            agent = meta.get("HTTP_USER_AGENT")
+            if agent and isinstance(agent, str):
+                fields["user_agent.original"] = agent[: self._max_header]
+        for key, name, redacted in self._headers:
+            value = meta.get(key)
+            if value is not None:
+                fields[name] = REDACTED if redacted else _to_str(value)[: self._max_header]
+
+    def redact_query(self, query: str) -> str:
+        """``query`` bounded, with the value of every deny-listed parameter replaced."""
+        if len(query) > self._max_path:
+            query = query[: self._max_path]
+        words = self._redact_words
+        parts = query.split("&")
+        for i, part in enumerate(parts):
+            name = part.partition("=")[0]
+            try:
+                lowered = unquote_plus(name).lower()
+            except Exception:
+                lowered = name.lower()
+            if any(w in lowered for w in words):
+                parts[i] = f"{name}={REDACTED}"
+        return "&".join(parts)

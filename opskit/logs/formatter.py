@@ -1,0 +1,257 @@
+"""A JSON formatter that writes one valid JSON object per line, whatever it is given.
+
+Log pipelines split on newlines and drop what does not parse, so a single
+bad record (a surrogate from an undecodable path, a 100 KB header, a
+``%``-format mistake, an object whose ``__str__`` raises) must not produce a
+broken line, two lines, or an exception in the request that logged it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pythonjsonlogger.core import RESERVED_ATTRS
+from pythonjsonlogger.json import JsonEncoder
+from pythonjsonlogger.json import JsonFormatter as _BaseJsonFormatter
+
+__all__ = ["JsonFormatter"]
+
+#: Record attributes never copied into the line: the standard ``LogRecord``
+#: ones, plus Django's ``request`` extra (its ``repr`` holds the full URL with
+#: the query string, i.e. possibly a secret; ``request_id`` correlates instead).
+SKIPPED_ATTRS = frozenset([*RESERVED_ATTRS, "taskName", "request"])
+
+#: What a value turns into when it cannot be rendered at all.
+UNRENDERABLE = "<unrenderable>"
+
+
+def _ascii_json_default(obj: Any) -> Any:
+    """Like python-json-logger's encoder fallback, but never raises."""
+    try:
+        return JsonEncoder().default(obj)
+    except Exception:
+        return UNRENDERABLE
+
+
+class JsonFormatter(_BaseJsonFormatter):
+    """python-json-logger's formatter, hardened and tuned for one line per record.
+
+    Every line has ``time`` (UTC, ISO 8601, milliseconds), ``level``,
+    ``logger`` and ``message`` (omitted when empty), then the record's extra attributes (such as
+    ``request_id`` from :class:`~opskit.logs.RequestIdFilter` or the request
+    line's fields).  The output is pure ASCII (``\\u`` escapes), so no stream
+    encoding can fail on it; lone surrogates become U+FFFD, strings longer
+    than ``max_value_length`` are cut (tracebacks get ``max_traceback_length``),
+    and a line that would still exceed ``max_line_length`` is replaced by a
+    short one that says so.  ``format()`` never raises: a record that cannot
+    be formatted yields a minimal line with ``formatter_error`` set.
+
+    Accepts python-json-logger's arguments (``fmt`` field lists,
+    ``rename_fields``, ``static_fields``, ``defaults``...).
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        max_value_length: int = 8192,
+        max_traceback_length: int = 32768,
+        max_line_length: int = 65536,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("reserved_attrs", SKIPPED_ATTRS)
+        super().__init__(*args, **kwargs)
+        self.max_value_length = max(int(max_value_length), 64)
+        self.max_traceback_length = max(int(max_traceback_length), self.max_value_length)
+        self.max_line_length = max(int(max_line_length), 1024)
+        self._skip = frozenset(self._skip_fields)
+        # Reused for every line: json.dumps would build an encoder per call.
+        self._encoder = json.JSONEncoder(
+            ensure_ascii=True,
+            allow_nan=False,
+            separators=(",", ":"),
+            default=_ascii_json_default,
+        )
+        self._encode = _fast_encoder() or self._encoder.encode
+        # (second, its text), replaced as one tuple so threads never pair a
+        # second with another second's text.
+        self._sec_cache: tuple[int, str] = (-1, "")
+
+    # -- formatting ----------------------------------------------------------
+
+    def format(self, record: logging.LogRecord) -> str:
+        try:
+            return super().format(record)
+        except Exception as exc:
+            return self._fallback(record, exc)
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        if datefmt:
+            return super().formatTime(record, datefmt)
+        created = record.created
+        sec = int(created)
+        cached = self._sec_cache
+        if cached[0] != sec:  # one strftime per second, not per line
+            cached = (sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)))
+            self._sec_cache = cached
+        return f"{cached[1]}.{int((created - sec) * 1000):03d}Z"
+
+    def add_fields(
+        self,
+        log_data: dict[str, Any],
+        record: logging.LogRecord,
+        message_dict: dict[str, Any],
+    ) -> None:
+        log_data["time"] = self.formatTime(record, self.datefmt)
+        log_data["level"] = record.levelname
+        log_data["logger"] = record.name
+        if record.message:  # a record with nothing to say (the request line) omits it
+            log_data["message"] = record.message
+        defaults = getattr(self, "defaults", None)  # python-json-logger >= 3.2
+        if defaults:
+            for key, value in defaults.items():
+                log_data.setdefault(key, value)
+        for name in self._required_fields:  # fields named in ``fmt``
+            if name != "message" and name not in log_data:
+                log_data[name] = record.__dict__.get(name)
+        if self.static_fields:
+            log_data.update(self.static_fields)
+        if message_dict:
+            log_data.update(message_dict)
+        skip = self._skip
+        log_data.update(
+            {
+                k: v
+                for k, v in record.__dict__.items()
+                if k not in skip and (k[:1] != "_" if k.__class__ is str else True)
+            }
+        )
+        if self.rename_fields:
+            for old, new in self.rename_fields.items():
+                if old in log_data:
+                    log_data[new] = log_data.pop(old)
+
+    def jsonify_log_record(self, log_data: dict[str, Any]) -> str:
+        try:
+            text = self._encode(log_data)
+        except Exception:
+            # Non-finite floats, circular references, odd keys: rebuild.
+            return self._encoder.encode(self._sanitize(log_data, 0))
+        if len(text) <= self.max_value_length and "\\ud" not in text:
+            return text  # nothing can be over-long, no surrogate escape: done
+        text = self._encoder.encode(self._sanitize(log_data, 0))
+        if len(text) > self.max_line_length:
+            text = self._encoder.encode(self._too_long(log_data, len(text)))
+        return text
+
+    # -- the slow paths --------------------------------------------------------
+
+    def _sanitize(self, value: Any, depth: int, key: Any = None) -> Any:
+        """A JSON-safe copy: bounded strings, no surrogates, no NaN, str keys."""
+        if isinstance(value, str):
+            limit = (
+                self.max_traceback_length
+                if key in ("exc_info", "stack_info")
+                else self.max_value_length
+            )
+            return _clean_str(value, limit)
+        if value is None or isinstance(value, (bool, int)):
+            return value
+        if isinstance(value, float):
+            return value if math.isfinite(value) else str(value)
+        if depth > 8:
+            return UNRENDERABLE
+        if isinstance(value, dict):
+            out: dict[str, Any] = {}
+            for i, (k, v) in enumerate(value.items()):
+                if i >= 256:
+                    out["<truncated>"] = len(value) - i
+                    break
+                name = _clean_str(k if isinstance(k, str) else _safe_str(k), 256)
+                out[name] = self._sanitize(v, depth + 1, k)
+            return out
+        if isinstance(value, (list, tuple, set, frozenset)):
+            items = list(value)[:256]
+            return [self._sanitize(v, depth + 1) for v in items]
+        return _clean_str(_safe_str(_ascii_json_default(value)), self.max_value_length)
+
+    def _too_long(self, log_data: dict[str, Any], length: int) -> dict[str, Any]:
+        keep = ("time", "level", "logger", "request_id", "trace_id", "span_id")
+        out = {k: self._sanitize(log_data[k], 1) for k in keep if k in log_data}
+        out["message"] = _clean_str(_safe_str(log_data.get("message", "")), 1024)
+        out["truncated"] = True
+        out["original_length"] = length
+        return out
+
+    def _fallback(self, record: logging.LogRecord, exc: BaseException) -> str:
+        """The line for a record that could not be formatted (never raises)."""
+        try:
+            data: dict[str, Any] = {
+                "time": self.formatTime(record),
+                "level": _safe_str(getattr(record, "levelname", "")),
+                "logger": _safe_str(getattr(record, "name", "")),
+                "message": _clean_str(_safe_str(getattr(record, "msg", "")), 1024),
+                "formatter_error": type(exc).__name__,
+            }
+            request_id = getattr(record, "request_id", None)
+            if request_id is not None:
+                data["request_id"] = _clean_str(_safe_str(request_id), 128)
+            return self._encoder.encode(data)
+        except Exception:
+            return '{"message":"<unformattable log record>","formatter_error":"fallback"}'
+
+
+def _fast_encoder() -> Callable[[Any], str] | None:
+    """CPython's C encoder, built once (``JSONEncoder.encode`` builds one per call).
+
+    Without a markers dict it keeps no state, so one instance serves every
+    thread; a circular structure raises ``RecursionError``, which sends the
+    record down the sanitising path like any other encoding failure.
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - no C speedups (PyPy)
+        return None
+    chunks = make(
+        None,
+        _ascii_json_default,
+        json.encoder.encode_basestring_ascii,
+        None,
+        ":",
+        ",",
+        False,
+        False,
+        False,
+    )
+
+    def encode(data: Any) -> str:
+        return "".join(chunks(data, 0))
+
+    return encode
+
+
+def _safe_str(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    try:
+        return str(value)
+    except Exception:
+        try:
+            return repr(value)
+        except Exception:
+            return UNRENDERABLE
+
+
+def _clean_str(value: str, limit: int) -> str:
+    if len(value) > limit:
+        value = value[:limit] + "…[truncated]"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        # Lone surrogates (surrogateescape'd bytes): strict JSON parsers
+        # reject their escapes, so replace them.
+        value = value.encode("utf-8", "replace").decode("utf-8")
+    return value

@@ -1,0 +1,112 @@
+"""``/metrics``: the exposition, for allowed addresses or a bearer token only.
+
+Metrics name routes, databases and error types, so the endpoint is closed by
+default: only loopback may read it until ``ALLOWED_IPS`` or ``BEARER_TOKEN``
+say otherwise.  The client address comes from :func:`opskit.client.client_address`,
+so behind a trusted proxy the real client is checked, not the proxy.
+
+The view is synchronous on purpose: building the exposition (and, in
+multi-process mode, reading every worker's files) is blocking work that
+belongs in a thread, not on an event loop.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from functools import lru_cache
+
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+
+from ..client import Network, client_address, parse_networks
+from ..conf import MetricsSettings, get_settings, on_reload
+from ..extensions import report_internal_error
+from .definitions import get_metrics, is_multiprocess
+
+__all__ = ["is_allowed", "metrics_view", "scrape_registry"]
+
+
+@lru_cache(maxsize=1)
+def _allowed_networks() -> tuple[Network, ...]:
+    nets: list[Network] = []
+    for cidr in get_settings().METRICS.ALLOWED_IPS:
+        try:
+            nets.extend(parse_networks([cidr]))
+        except ValueError:
+            continue  # reported by system check opskit.E203
+    return tuple(nets)
+
+
+on_reload(_allowed_networks.cache_clear)
+
+
+def _token_ok(request: HttpRequest, settings: MetricsSettings) -> bool:
+    expected = settings.BEARER_TOKEN
+    if not expected:
+        return False
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    scheme, _, presented = header.partition(" ")
+    if scheme.lower() != "bearer" or not presented:
+        return False
+    return hmac.compare_digest(presented.strip().encode(), expected.encode())
+
+
+def is_allowed(request: HttpRequest) -> bool:
+    """Whether this request may read the metrics (address or token)."""
+    settings = get_settings().METRICS
+    address = client_address(request)
+    if address is not None:
+        addr = ipaddress.ip_address(address)
+        if any(addr.version == n.version and addr in n for n in _allowed_networks()):
+            return True
+    return _token_ok(request, settings)
+
+
+def scrape_registry() -> CollectorRegistry:
+    """The registry to expose: the configured one, or the workers' files merged."""
+    bundle = get_metrics()
+    if bundle is None:
+        raise Http404("metrics are disabled")
+    if not is_multiprocess():
+        return bundle.registry
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    from .collector import SystemCollector, multiprocess_dir
+
+    registry = CollectorRegistry()
+    path = multiprocess_dir()
+    MultiProcessCollector(registry, path=path)  # type: ignore[no-untyped-call]
+    registry.register(SystemCollector(multiprocess_dir=path))
+    return registry
+
+
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """The Prometheus (or, by ``Accept``, OpenMetrics) exposition."""
+    if not get_settings().METRICS.ENABLED:
+        raise Http404("metrics are disabled")
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponseNotAllowed(["GET", "HEAD"])
+    if not is_allowed(request):
+        response = HttpResponse(
+            b"forbidden\n", status=403, content_type="text/plain; charset=utf-8"
+        )
+        response["Cache-Control"] = "no-store"
+        return response
+    encoder, content_type = choose_encoder(request.META.get("HTTP_ACCEPT", ""))
+    try:
+        body = encoder(scrape_registry())
+    except Http404:
+        raise
+    except Exception as exc:  # a bad REGISTRY (opskit.E201), an unreadable directory
+        report_internal_error("metrics exposition", exc)
+        response = HttpResponse(
+            b"metrics unavailable\n", status=503, content_type="text/plain; charset=utf-8"
+        )
+        response["Cache-Control"] = "no-store"
+        return response
+    response = HttpResponse(body, content_type=content_type)
+    response["Cache-Control"] = "no-store"
+    response["Vary"] = "Accept"
+    return response

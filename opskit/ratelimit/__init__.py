@@ -1,0 +1,32 @@
+"""Rate limiting on Redis: GCRA in one Lua script, one round trip per decision.
+
+Public API::
+
+    from opskit.ratelimit import ratelimit, RateLimitMixin, decide, adecide
+
+    @ratelimit(rate="10/s;1000/h", key="user_or_ip")
+    def search(request): ...
+
+    decision = decide("login:alice", "5/15m", strict=True)
+
+See ``docs/ratelimit.md``.  Importing this package opens no connection and
+reads no settings.
+"""
+
+from __future__ import annotations
+
+from .core import Decision, Limiter, LimitState, adecide, decide
+from .decorators import RateLimitMixin, ratelimit
+from .rates import Rate, parse_rates
+
+__all__ = [
+    "Decision",
+    "LimitState",
+    "Limiter",
+    "Rate",
+    "RateLimitMixin",
+    "adecide",
+    "decide",
+    "parse_rates",
+    "ratelimit",
+]

@@ -1,0 +1,173 @@
+"""Rate limiting system checks (``opskit.E3xx`` / ``W3xx``, see docs/checks.md).
+
+* ``opskit.E301`` an invalid rate declared on a view, mixin or throttle.
+* ``opskit.E302`` an invalid key declared on a view, mixin or throttle.
+* ``opskit.E303`` an invalid CIDR range in ``RATELIMIT.ALLOW_LIST``.
+* ``opskit.E304`` a ``RATELIMIT`` value out of range (``BACKEND``, ``HEADERS``,
+  ``IPV6_PREFIX``, ``BREAKER_*``).
+* ``opskit.E305`` limits are declared but the ``CACHE`` alias is missing or not django-redis.
+* ``opskit.W301`` the ``cache`` backend on a cache that is not shared or atomic.
+* ``opskit.W302`` ``SOCKET_TIMEOUT`` is not in (0, 1] s: a hung Redis stalls requests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Error, Warning
+
+from ..client import parse_networks
+from ..conf import get_settings
+from .core import DECLARED
+from .keys import resolve_key
+from .rates import parse_rates
+
+__all__ = ["check_declared", "check_settings", "register_checks"]
+
+#: Cache backends that are per process, not shared or not atomic.
+UNSHARED_CACHES = (
+    "django.core.cache.backends.locmem.LocMemCache",
+    "django.core.cache.backends.dummy.DummyCache",
+    "django.core.cache.backends.filebased.FileBasedCache",
+    "django.core.cache.backends.db.DatabaseCache",
+)
+
+
+def _load_urlconf() -> None:
+    """Import the views (decoration fills the registry); errors are not ours."""
+    try:
+        from django.urls import get_resolver
+
+        get_resolver().url_patterns  # noqa: B018
+    except Exception:
+        pass
+
+
+def check_declared(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    _load_urlconf()
+    errors: list[Any] = []
+    seen: set[tuple[str, str, str]] = set()
+    for where, rate, key in list(DECLARED):
+        ident = (where, repr(rate), repr(key))
+        if ident in seen:
+            continue
+        seen.add(ident)
+        if rate is not None:
+            try:
+                parse_rates(rate)
+            except ValueError as exc:
+                errors.append(
+                    Error(
+                        f"{where}: {exc}.",
+                        hint="Rates look like '100/h', '5/15m', '10/s', '1000/d' or '10/s;1000/h'.",
+                        obj=where,
+                        id="opskit.E301",
+                    )
+                )
+        try:
+            resolve_key(key)
+        except ValueError as exc:
+            errors.append(
+                Error(
+                    f"{where}: {exc}.",
+                    hint="Use 'ip', 'user', 'user_or_ip', 'header:<name>', a callable or a dotted path.",
+                    obj=where,
+                    id="opskit.E302",
+                )
+            )
+    return errors
+
+
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    s = get_settings().RATELIMIT
+    if not s.ENABLED:
+        return []
+    errors: list[Any] = []
+    try:
+        parse_networks(s.ALLOW_LIST)
+    except ValueError as exc:
+        errors.append(
+            Error(
+                f"OPSKIT RATELIMIT.ALLOW_LIST has an invalid CIDR range: {exc}.",
+                hint="Use ranges such as '10.0.0.0/8'; nothing is allow-listed until fixed.",
+                id="opskit.E303",
+            )
+        )
+    if s.BACKEND not in ("redis", "cache"):
+        errors.append(
+            Error(
+                f"OPSKIT RATELIMIT.BACKEND {s.BACKEND!r} is not 'redis' or 'cache'.",
+                id="opskit.E304",
+            )
+        )
+    if s.HEADERS not in ("ietf", "legacy", "none"):
+        errors.append(
+            Error(
+                f"OPSKIT RATELIMIT.HEADERS {s.HEADERS!r} is not 'ietf', 'legacy' or 'none'.",
+                id="opskit.E304",
+            )
+        )
+    if not 0 < s.IPV6_PREFIX <= 128:
+        errors.append(
+            Error(
+                f"OPSKIT RATELIMIT.IPV6_PREFIX {s.IPV6_PREFIX} is not a prefix length (1-128); "
+                "64 is used meanwhile.",
+                id="opskit.E304",
+            )
+        )
+    if s.BREAKER_THRESHOLD < 1 or s.BREAKER_COOLDOWN < 0:
+        errors.append(
+            Error(
+                "OPSKIT RATELIMIT.BREAKER_THRESHOLD must be at least 1 and "
+                "BREAKER_COOLDOWN not negative.",
+                id="opskit.E304",
+            )
+        )
+    caches = getattr(settings, "CACHES", {}) or {}
+    conf = caches.get(s.CACHE)
+    backend = str((conf or {}).get("BACKEND", ""))
+    _load_urlconf()
+    # A project that limits nothing needs no Redis: say so only when a
+    # limit is declared somewhere.
+    if DECLARED and s.BACKEND == "redis" and not backend.startswith("django_redis."):
+        errors.append(
+            Error(
+                f"OPSKIT RATELIMIT.CACHE {s.CACHE!r} is "
+                + ("not in CACHES" if conf is None else f"a {backend}, not a django-redis cache")
+                + "; every decision fails (open or closed).",
+                hint="Point CACHE at a django_redis.cache.RedisCache alias, or set BACKEND='cache'.",
+                id="opskit.E305",
+            )
+        )
+    if s.BACKEND == "cache":
+        if conf is None:
+            errors.append(
+                Error(f"OPSKIT RATELIMIT.CACHE {s.CACHE!r} is not in CACHES.", id="opskit.E305")
+            )
+        elif backend in UNSHARED_CACHES:
+            errors.append(
+                Warning(
+                    f"The rate limiter counts in {backend} (cache {s.CACHE!r}): it is not "
+                    "shared or not atomic across processes, so each worker admits its own "
+                    "quota.",
+                    hint="Use BACKEND='redis' with a django-redis cache in production.",
+                    id="opskit.W301",
+                )
+            )
+    if s.BACKEND == "redis" and not 0 < s.SOCKET_TIMEOUT <= 1.0:
+        errors.append(
+            Warning(
+                f"OPSKIT RATELIMIT.SOCKET_TIMEOUT is {s.SOCKET_TIMEOUT} s: a hung Redis "
+                "would stall limited requests that long before the breaker opens.",
+                hint="Keep it short, about 0.05 s.",
+                id="opskit.W302",
+            )
+        )
+    return errors
+
+
+def register_checks(register: Callable[..., Any]) -> None:
+    register(check_settings, "opskit")
+    register(check_declared, "opskit")

@@ -1,0 +1,457 @@
+"""Decisions: one script call per request for every limit of a view.
+
+A :class:`Limiter` is built once per decorated view (rates parsed, key
+function resolved, script arguments pre-formatted), so a decision costs a
+key hash, one ``EVALSHA`` and a few attribute reads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from django.http import HttpRequest
+from django.utils.functional import LazyObject, empty
+
+from .. import context
+from ..conf import RateLimitSettings, get_settings, on_reload
+from ..extensions import report_internal_error
+from ..signals import ratelimit_decided
+from .backends import Backend, Breaker, CacheBackend, RedisBackend, Unavailable
+from .keys import KeySpec, allow_listed, request_user, resolve_key
+from .rates import Rate, parse_rates
+
+__all__ = [
+    "DECLARED",
+    "Decision",
+    "LimitState",
+    "Limiter",
+    "adecide",
+    "decide",
+    "get_backend",
+]
+
+logger = logging.getLogger("opskit.ratelimit")
+
+#: ``(where, rate, key)`` for every rate declared on a view, mixin or
+#: throttle, filled when they are defined; system checks validate it.
+DECLARED: list[tuple[str, Any, Any]] = []
+
+ExemptFunc = Callable[[HttpRequest], bool]
+
+
+@dataclass(slots=True)
+class LimitState:
+    """One limit's usage after a decision."""
+
+    rate: Rate
+    remaining: int
+    #: Seconds until the whole quota is available again.
+    reset: float
+    #: Seconds until this limit admits the request (0 when it did).
+    retry_after: float
+
+
+@dataclass(slots=True)
+class Decision:
+    """The answer for one request (also ``request.ratelimit``).
+
+    ``allowed`` says whether the request may proceed; ``limited`` whether a
+    limit was exceeded (true in shadow mode too, where ``allowed`` stays
+    true).  ``outcome`` is ``"allowed"``, ``"limited"``, ``"shadow"``,
+    ``"error"`` (backend unavailable) or ``"exempt"``.
+    """
+
+    allowed: bool
+    limited: bool
+    outcome: str
+    scope: str
+    key: str | None
+    limits: tuple[LimitState, ...] = ()
+    retry_after: float = 0.0
+    fail_open: bool = True
+    #: The backend's clock at the decision (Unix seconds; Redis server time).
+    at: float = 0.0
+    #: Why the backend could not decide (``"TimeoutError"``, ``"breaker open"``).
+    error: str | None = None
+
+    @property
+    def remaining(self) -> int | None:
+        return min((s.remaining for s in self.limits), default=None)
+
+    @property
+    def usage(self) -> dict[str, Any]:
+        return {
+            "scope": self.scope,
+            "outcome": self.outcome,
+            "limits": [
+                {
+                    "rate": str(s.rate),
+                    "remaining": s.remaining,
+                    "reset": s.reset,
+                    "retry_after": s.retry_after,
+                }
+                for s in self.limits
+            ],
+        }
+
+
+@lru_cache(maxsize=1)
+def get_backend() -> Backend:
+    """The configured backend, one per process (rebuilt when settings change)."""
+    s = get_settings().RATELIMIT
+    breaker = Breaker(
+        f"{s.BACKEND}:{s.CACHE}", s.BREAKER_THRESHOLD, s.BREAKER_COOLDOWN, s.SOCKET_TIMEOUT
+    )
+    if s.BACKEND == "cache":
+        return CacheBackend(s.CACHE, breaker)
+    return RedisBackend(s.CACHE, s.SOCKET_TIMEOUT, breaker)
+
+
+def _close_backend() -> None:
+    if get_backend.cache_info().currsize:
+        backend = get_backend()
+        if isinstance(backend, RedisBackend):
+            backend.close()
+    get_backend.cache_clear()
+
+
+on_reload(_close_backend)
+
+# -- "a client became limited" log events, throttled per key -----------------
+
+_quiet_until: dict[str, float] = {}
+_MAX_QUIET = 10_000
+
+
+def _log_limited(decision: Decision, request: HttpRequest | None) -> None:
+    ident = f"{decision.scope}\0{decision.key}"
+    now = time.monotonic()
+    until = _quiet_until.get(ident)
+    if until is not None and now < until:
+        return
+    if len(_quiet_until) >= _MAX_QUIET:
+        _quiet_until.clear()
+    _quiet_until[ident] = now + max(decision.retry_after, 1.0)
+    record = context.current()
+    worst = max(decision.limits, key=lambda st: st.retry_after, default=None)
+    logger.warning(
+        "rate limit exceeded: scope=%s key=%s rate=%s retry_after=%.1fs%s",
+        decision.scope,
+        decision.key,
+        worst.rate if worst else "-",
+        decision.retry_after,
+        " (shadow)" if decision.outcome == "shadow" else "",
+        extra={
+            "event": "ratelimit.limited",
+            "scope": decision.scope,
+            "ratelimit_key": decision.key,
+            "rate": str(worst.rate) if worst else None,
+            "retry_after": round(decision.retry_after, 3),
+            "shadow": decision.outcome == "shadow",
+            "request_id": record.request_id if record is not None else None,
+            "path": getattr(request, "path", None),
+        },
+    )
+
+
+def _report(decision: Decision, request: HttpRequest | None) -> None:
+    record = context.current()
+    if record is not None:
+        record.extra["ratelimit"] = {
+            "scope": decision.scope,
+            "outcome": decision.outcome,
+            "remaining": decision.remaining,
+        }
+    if decision.outcome != "exempt":
+        if ratelimit_decided.receivers:
+            try:
+                ratelimit_decided.send(
+                    sender=Limiter, scope=decision.scope, outcome=decision.outcome, record=record
+                )
+            except Exception as exc:  # a broken receiver must not fail the request
+                report_internal_error("ratelimit_decided receiver", exc)
+        if decision.limited:
+            _log_limited(decision, request)
+
+
+def _burst_list(burst: int | Sequence[int] | None, rates: tuple[Rate, ...]) -> list[int]:
+    if burst is None:
+        return [r.limit for r in rates]
+    if isinstance(burst, int):
+        values = [burst] * len(rates)
+    else:
+        values = [int(b) for b in burst]
+        if len(values) != len(rates):
+            raise ValueError("burst needs one value per limit")
+    if any(b < 1 for b in values):
+        raise ValueError("burst must be at least 1")
+    return values
+
+
+class Limiter:
+    """The compiled form of one ``@ratelimit(...)`` / mixin / throttle."""
+
+    def __init__(
+        self,
+        rate: str,
+        *,
+        key: KeySpec = "user_or_ip",
+        scope: str = "default",
+        methods: Sequence[str] | None = None,
+        cost: int = 1,
+        burst: int | Sequence[int] | None = None,
+        strict: bool = False,
+        fail_open: bool | None = None,
+        shadow: bool | None = None,
+        exempt: ExemptFunc | str | None = None,
+        exempt_staff: bool | None = None,
+        block: bool = True,
+    ) -> None:
+        self.rates = parse_rates(rate)
+        self.rate = rate
+        self.key_func = resolve_key(key)
+        self.key_spec = key
+        if not isinstance(scope, str) or not scope:
+            raise ValueError("scope must be a non-empty string")
+        self.scope = scope
+        self.methods = None if methods is None else frozenset(m.upper() for m in _as_list(methods))
+        if not isinstance(cost, int) or cost < 0:
+            raise ValueError("cost must be a non-negative integer")
+        self.cost = cost
+        self.strict = strict
+        self.fail_open = fail_open
+        self.shadow = shadow
+        if isinstance(exempt, str):
+            from django.utils.module_loading import import_string
+
+            exempt = import_string(exempt)
+        self.exempt: ExemptFunc | None = exempt  # type: ignore[assignment]
+        self.exempt_staff = exempt_staff
+        self.block = block
+        bursts = _burst_list(burst, self.rates)
+        self._suffixes: list[str] = []
+        self._args: list[str | int] = [str(cost)]
+        for r, b in zip(self.rates, bursts, strict=True):
+            if strict:
+                self._suffixes.append(f"z{r.limit}:{r.period_us // 1000}")
+                self._args += ["z", str(r.period_us), str(r.limit)]
+            else:
+                interval = max(1, round(r.period_us / r.limit))
+                self._suffixes.append(f"g{r.limit}:{r.period_us // 1000}")
+                self._args += ["g", str(interval), str(interval * b)]
+
+    # -- the pieces of a decision ---------------------------------------------
+
+    def applies(self, request: HttpRequest) -> bool:
+        return self.methods is None or request.method in self.methods
+
+    def _exempt(self, request: HttpRequest, s: RateLimitSettings) -> bool:
+        if allow_listed(request):
+            return True
+        if self.exempt is not None and self.exempt(request):
+            return True
+        staff = s.EXEMPT_STAFF if self.exempt_staff is None else self.exempt_staff
+        if staff:
+            user = request_user(request)
+            if user is not None and getattr(user, "is_staff", False):
+                return True
+        return False
+
+    def keys(self, ident: str, prefix: str) -> list[str]:
+        digest = hashlib.blake2b(
+            f"{self.scope}\0{ident}".encode(errors="surrogatepass"), digest_size=12
+        ).hexdigest()
+        # One hash tag for every limit of a request: one Redis Cluster slot,
+        # so the script may touch them all.  Hashing keeps keys short and
+        # keeps addresses and user ids out of Redis.
+        base = f"{prefix}:{{{digest}}}:"
+        return [base + sfx for sfx in self._suffixes]
+
+    def _prepare(
+        self, request_or_key: HttpRequest | str
+    ) -> tuple[RateLimitSettings, str | None, Decision | None]:
+        s = get_settings().RATELIMIT
+        if isinstance(request_or_key, str):
+            return s, request_or_key, None
+        request = request_or_key
+        if self._exempt(request, s):
+            return s, None, Decision(True, False, "exempt", self.scope, None)
+        ident = self.key_func(request)
+        if ident is None:
+            return s, None, Decision(True, False, "exempt", self.scope, None)
+        return s, str(ident), None
+
+    def _finish(self, s: RateLimitSettings, ident: str, reply: list[int]) -> Decision:
+        limits = []
+        retry = 0.0
+        for i, r in enumerate(self.rates):
+            j = 2 + 3 * i
+            st = LimitState(r, int(reply[j]), reply[j + 1] / 1e6, reply[j + 2] / 1e6)
+            if st.retry_after > retry:
+                retry = st.retry_after
+            limits.append(st)
+        fail_open = s.FAIL_OPEN if self.fail_open is None else self.fail_open
+        at = reply[1] / 1e6
+        states = tuple(limits)
+        if reply[0]:
+            return Decision(True, False, "allowed", self.scope, ident, states, 0.0, fail_open, at)
+        shadow = s.SHADOW if self.shadow is None else self.shadow
+        if shadow:
+            return Decision(True, True, "shadow", self.scope, ident, states, retry, fail_open, at)
+        return Decision(False, True, "limited", self.scope, ident, states, retry, fail_open, at)
+
+    def _failed(
+        self, s: RateLimitSettings, ident: str, backend: Backend, exc: Unavailable
+    ) -> Decision:
+        fail_open = s.FAIL_OPEN if self.fail_open is None else self.fail_open
+        retry = max(backend.breaker.remaining(), 1.0)
+        return Decision(
+            fail_open, False, "error", self.scope, ident, (), retry, fail_open, 0.0, str(exc)
+        )
+
+    # -- sync and async entry points -----------------------------------------
+
+    def decide(self, request_or_key: HttpRequest | str) -> Decision:
+        """Count this request against every limit, in one round trip."""
+        s, ident, early = self._prepare(request_or_key)
+        if early is None:
+            assert ident is not None
+            if not s.ENABLED:
+                early = Decision(True, False, "exempt", self.scope, ident)
+            else:
+                backend = get_backend()
+                try:
+                    reply = backend.run(self.keys(ident, s.KEY_PREFIX), self._args)
+                except Unavailable as exc:
+                    early = self._failed(s, ident, backend, exc)
+                else:
+                    early = self._finish(s, ident, reply)
+        _report(early, None if isinstance(request_or_key, str) else request_or_key)
+        return early
+
+    async def adecide(self, request_or_key: HttpRequest | str) -> Decision:
+        """:meth:`decide` on ``redis.asyncio``: no thread hop."""
+        if not isinstance(request_or_key, str):
+            await _resolve_user(request_or_key)
+        s, ident, early = self._prepare(request_or_key)
+        if early is None:
+            assert ident is not None
+            if not s.ENABLED:
+                early = Decision(True, False, "exempt", self.scope, ident)
+            else:
+                backend = get_backend()
+                try:
+                    reply = await backend.arun(self.keys(ident, s.KEY_PREFIX), self._args)
+                except Unavailable as exc:
+                    early = self._failed(s, ident, backend, exc)
+                else:
+                    early = self._finish(s, ident, reply)
+        _report(early, None if isinstance(request_or_key, str) else request_or_key)
+        return early
+
+
+async def _resolve_user(request: HttpRequest) -> None:
+    """Load a lazy ``request.user`` the async way (Django 5+ ``auser``)."""
+    lazy = request.__dict__.get("user")
+    auser = getattr(request, "auser", None)
+    if auser is None or not isinstance(lazy, LazyObject) or lazy._wrapped is not empty:
+        return
+    request.user = await auser()
+
+
+def _as_list(methods: Sequence[str] | str) -> list[str]:
+    if isinstance(methods, str):
+        return [methods]
+    return list(methods)
+
+
+_limiters: dict[tuple[Any, ...], Limiter] = {}
+
+
+def _limiter(rate: str, kwargs: dict[str, Any]) -> Limiter:
+    cache_key = (rate, *sorted((k, _hashable(v)) for k, v in kwargs.items()))
+    limiter = _limiters.get(cache_key)
+    if limiter is None:
+        limiter = Limiter(rate, **kwargs)
+        if len(_limiters) > 1024:
+            _limiters.clear()
+        _limiters[cache_key] = limiter
+    return limiter
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+def decide(
+    request_or_key: HttpRequest | str,
+    rate: str,
+    *,
+    key: KeySpec = "user_or_ip",
+    scope: str = "default",
+    cost: int = 1,
+    burst: int | Sequence[int] | None = None,
+    strict: bool = False,
+    fail_open: bool | None = None,
+    shadow: bool | None = None,
+) -> Decision:
+    """Count one request (or a raw key such as ``"login:alice"``) and decide.
+
+    With a request, exemptions and ``key`` apply; with a string, the string
+    is the identity.  The limiter for each argument set is built once.
+    """
+    limiter = _limiter(
+        rate,
+        {
+            "key": key,
+            "scope": scope,
+            "cost": cost,
+            "burst": burst,
+            "strict": strict,
+            "fail_open": fail_open,
+            "shadow": shadow,
+        },
+    )
+    return limiter.decide(request_or_key)
+
+
+async def adecide(
+    request_or_key: HttpRequest | str,
+    rate: str,
+    *,
+    key: KeySpec = "user_or_ip",
+    scope: str = "default",
+    cost: int = 1,
+    burst: int | Sequence[int] | None = None,
+    strict: bool = False,
+    fail_open: bool | None = None,
+    shadow: bool | None = None,
+) -> Decision:
+    """The async twin of :func:`decide` (``redis.asyncio``, no thread hop)."""
+    limiter = _limiter(
+        rate,
+        {
+            "key": key,
+            "scope": scope,
+            "cost": cost,
+            "burst": burst,
+            "strict": strict,
+            "fail_open": fail_open,
+            "shadow": shadow,
+        },
+    )
+    return await limiter.adecide(request_or_key)
+
+
+def retry_seconds(value: float) -> int:
+    """``Retry-After`` value: whole seconds, at least 1."""
+    return max(1, math.ceil(value))
