@@ -9,6 +9,8 @@ anything.  The stack needs ``OPSKIT_TEST_DATABASE_URL`` (PostgreSQL) from
 from __future__ import annotations
 
 import contextlib
+import http.client
+import json
 import os
 import shutil
 import subprocess
@@ -79,7 +81,12 @@ class Stack:
         timeout: float = 15.0,
         method: str = "GET",
     ) -> client.Result:
-        return client.request(self.port, method, path, headers, timeout=timeout)
+        """One request on a new connection; a timeout or a reset is status 599."""
+        t0 = time.monotonic()
+        try:
+            return client.request(self.port, method, path, headers, timeout=timeout)
+        except (OSError, http.client.HTTPException):
+            return client.Result(method, path, 599, time.monotonic() - t0, None, sent=t0)
 
     def load(
         self,
@@ -137,15 +144,26 @@ def poll(
     t0 = time.monotonic()
     results = []
     while time.monotonic() - t0 < within:
-        try:
-            res = stack.get(path, headers, timeout=within + MARGIN)
-        except OSError:
-            res = client.Result("GET", path, 599, time.monotonic() - t0, None)
+        res = stack.get(path, headers, timeout=within + MARGIN)
         results.append(res)
         if until(res):
             return results, time.monotonic() - t0
         time.sleep(pause)
     return results, None
+
+
+def failing_checks(stack: Stack) -> list[str]:
+    res = stack.get("/readyz?verbose", {"Authorization": f"Bearer {HEALTH_TOKEN}"}, timeout=10)
+    try:
+        checks = json.loads(res.body).get("checks", {})
+    except ValueError:
+        return [f"unreadable ({res.status})"]
+    return sorted(
+        entry["componentId"]
+        for entries in checks.values()
+        for entry in entries
+        if entry.get("status") == "fail"
+    )
 
 
 def check_workers(stack: Stack, pids: list[int], err_since: int) -> list[str]:

@@ -28,7 +28,31 @@ TITLES = {
 #: Runs against builds with one protection switched off (by hand, never
 #: committed): the assertion that caught each.  Rewritten with the report so
 #: the page always says how the suite was shown to fail.
-CAN_FAIL: list[dict[str, str]] = []
+CAN_FAIL: list[dict[str, str]] = [
+    {
+        "change": "rate limits fail closed (`RATELIMIT.FAIL_OPEN: False` in the rehearsal settings)",
+        "scenario": "2. Redis faults",
+        "caught_by": "`frozen: requests not served: [('/rehearsal/open/', 503), ...]`",
+    },
+    {
+        "change": "`X-Forwarded-For` read from the left (`client.resolve_client_address` "
+        "returns the first hop)",
+        "scenario": "4. Hostile input",
+        "caught_by": "`the spoof gained: 51 admitted, limit 25`",
+    },
+    {
+        "change": "incoming request ids not validated (`ids.valid_request_id` accepts any string)",
+        "scenario": "4. Hostile input",
+        "caught_by": "`echoed: [('forged X-Request-ID #2', ...), ('forged X-Request-ID #2', "
+        "'request id header'), ...]` (the lines stayed JSON: the formatter escapes)",
+    },
+    {
+        "change": "no probe deadline (`HEALTH.DEADLINE: 30.0`)",
+        "scenario": "3. Database faults",
+        "caught_by": "`/readyz took 10.01 s` (bound DEADLINE + MARGIN = 1.9 s; the client "
+        "gave up at 10 s)",
+    },
+]
 
 
 class Report:

@@ -22,6 +22,8 @@ import dj_database_url
 from demo.settings import *  # noqa: F403
 from demo.settings import OPSKIT as DEMO_OPSKIT
 
+from opskit.logs import json_logging
+
 ROOT_URLCONF = "tests.rehearsal.urls"
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 DEBUG = False
@@ -73,6 +75,5 @@ OPSKIT: dict[str, Any] = {
     "HEALTH": {**DEMO_OPSKIT.get("HEALTH", {}), "TOKEN": os.environ["REHEARSAL_HEALTH_TOKEN"]},
 }
 
-from opskit.logs import json_logging  # noqa: E402
-
+# JSON lines on stdout, which the rehearsal reads back.
 LOGGING = json_logging("INFO")
