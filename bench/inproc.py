@@ -105,6 +105,8 @@ def variant_settings(name: str) -> dict[str, Any]:
                     "opskit.request": {"handlers": ["sink"], "level": "INFO", "propagate": False}
                 },
             )
+    elif name in HEALTH_VARIANTS:
+        return _health_settings(name, apps, mw)
     elif name in ("anchors", "anchor-logging", "anchor-metrics"):
         if name in ("anchors", "anchor-metrics"):
             apps.append("django_prometheus")
@@ -160,6 +162,49 @@ def variant_settings(name: str) -> dict[str, Any]:
         "OPSKIT": opskit,
         "LOGGING": logging_cfg,
         "DEFAULT_AUTO_FIELD": "django.db.models.AutoField",
+    }
+
+
+#: The health suite's in-process variants (probe path: ``/readyz``,
+#: ``/watchman/``, ``/ht/``, ``/noop``) on SQLite and LocMem, with each
+#: package's database and cache checks.
+HEALTH_VARIANTS = ("health-opskit", "health-watchman", "health-check", "health-noop")
+
+
+def _health_settings(name: str, apps: list[str], mw: list[str]) -> dict[str, Any]:
+    opskit: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    if name == "health-opskit":
+        apps.append("opskit")
+        mw.insert(0, "opskit.middleware.OpsKitMiddleware")
+        opskit = _only("HEALTH")
+        opskit["HEALTH"] = {"CHECKS": ["database:default", "cache:default"]}
+    elif name == "health-watchman":
+        apps.append("watchman")
+        extra = {
+            "WATCHMAN_CHECKS": ("watchman.checks.databases", "watchman.checks.caches"),
+            "WATCHMAN_DATABASES": ("default",),
+            "WATCHMAN_CACHES": ("default",),
+        }
+    elif name == "health-check":
+        apps.append("health_check")
+    return {
+        "DEBUG": False,
+        "SECRET_KEY": "bench",
+        "ALLOWED_HOSTS": ["*"],
+        "ROOT_URLCONF": "bench.healthproj.inproc_urls",
+        "INSTALLED_APPS": apps,
+        "MIDDLEWARE": mw,
+        "DATABASES": {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
+        "CACHES": {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}},
+        "TEMPLATES": [
+            {"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True}
+        ],
+        "USE_TZ": True,
+        "OPSKIT": opskit,
+        "LOGGING": {"version": 1, "disable_existing_loggers": False},
+        "DEFAULT_AUTO_FIELD": "django.db.models.AutoField",
+        **extra,
     }
 
 

@@ -18,6 +18,7 @@ CHECK_MODULES: tuple[str, ...] = (
     "opskit.queries.checks",
     "opskit.slow",
     # -- health (issue 7) --
+    "opskit.health.checks",
     # -- sentry (issue 8) --
 )
 

@@ -230,10 +230,19 @@ class HealthSettings:
     DISK_PATHS: list[str] = field(default_factory=lambda: ["/"])
     DISK_WARN_PERCENT: float = 90.0
     MEMORY_WARN_PERCENT: float = 90.0
-    #: Path prefixes answered by the health middleware before ALLOWED_HOSTS.
+    #: Paths (exact, leading slash) answered by the core middleware before
+    #: ALLOWED_HOSTS, authentication and redirects.  Each is a readiness
+    #: probe unless listed in LIVE_PATHS or STARTUP_PATHS.
     PATHS: list[str] = field(
         default_factory=lambda: ["/livez", "/readyz", "/healthz", "/health", "/startupz"]
     )
+    #: Members of PATHS that are liveness probes (no I/O, always ``pass``).
+    LIVE_PATHS: list[str] = field(default_factory=lambda: ["/livez"])
+    #: Members of PATHS that run the startup checks (pending migrations).
+    STARTUP_PATHS: list[str] = field(default_factory=lambda: ["/startupz"])
+    #: Seconds the checks' dedicated connections wait to connect or read,
+    #: so a hung dependency eventually frees its worker thread.
+    PROBE_TIMEOUT: float = 5.0
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,17 @@ class Extension:
         """Answer the request before the rest of the stack (probes)."""
         return None
 
+    async def aintercept(
+        self, record: RequestRecord, request: HttpRequest
+    ) -> HttpResponseBase | None:
+        """Optional async twin of :meth:`intercept`, used under ASGI.
+
+        Override it (as well as ``intercept``) when answering may wait, so
+        the wait does not block the event loop; the default calls
+        ``intercept``.
+        """
+        return self.intercept(record, request)
+
     def request_started(self, record: RequestRecord, request: HttpRequest) -> None:
         """The record exists and is active; the view has not run."""
 
@@ -71,6 +82,7 @@ BUILTIN_EXTENSIONS: list[tuple[str, str]] = [
     # -- metrics (issue 4) --
     ("METRICS", "opskit.metrics.extension.MetricsExtension"),
     # -- health (issue 7) --
+    ("HEALTH", "opskit.health.extension.HealthExtension"),
     # -- logging (issue 3) --
     ("LOGGING", "opskit.logs.extension.RequestLogExtension"),
 ]
@@ -95,6 +107,8 @@ class Pipeline:
     def __init__(self, extensions: list[Extension]) -> None:
         self.extensions = extensions
         self.intercept = [e for e in extensions if _overrides(e, "intercept")]
+        #: Those of ``intercept`` with a native ``aintercept`` (ASGI path).
+        self.aintercept = [e for e in self.intercept if _overrides(e, "aintercept")]
         self.started = [e for e in extensions if _overrides(e, "request_started")]
         self.response = [e for e in extensions if _overrides(e, "process_response")]
         self.finished = [e for e in extensions if _overrides(e, "request_finished")]

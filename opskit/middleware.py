@@ -98,6 +98,28 @@ class OpsKitMiddleware:
                 return response
         return None
 
+    async def _astarted(
+        self, record: context.RequestRecord, request: HttpRequest, pipeline: Pipeline
+    ) -> HttpResponseBase | None:
+        """``_started`` for ASGI: a native ``aintercept`` is awaited."""
+        for ext in pipeline.started:
+            try:
+                ext.request_started(record, request)
+            except Exception as exc:
+                report_internal_error(f"{type(ext).__name__}.request_started", exc)
+        for ext in pipeline.intercept:
+            try:
+                if ext in pipeline.aintercept:
+                    response = await ext.aintercept(record, request)
+                else:
+                    response = ext.intercept(record, request)
+            except Exception as exc:
+                report_internal_error(f"{type(ext).__name__}.intercept", exc)
+                continue
+            if response is not None:
+                return response
+        return None
+
     def _respond(
         self,
         record: context.RequestRecord,
@@ -179,7 +201,7 @@ class OpsKitMiddleware:
         record, pipeline = self._begin(request)
         token = context.activate(record)
         try:
-            response = self._started(record, request, pipeline)
+            response = await self._astarted(record, request, pipeline)
             if response is None:
                 try:
                     response = await self.get_response(request)  # type: ignore[misc]

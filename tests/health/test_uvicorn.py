@@ -1,0 +1,92 @@
+"""A real ASGI server (uvicorn, one event loop): a waiting probe blocks nothing."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from .faults import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@contextlib.contextmanager
+def uvicorn(env: dict[str, str]) -> Iterator[str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "uvicorn", "tests.health.asgi:application"),
+            *("--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"),
+        ],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "DJANGO_SETTINGS_MODULE": "tests.health.cmd_settings",
+            **env,
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        end = time.monotonic() + 20
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{base}/livez", timeout=1).status_code == 200:
+                    break
+            assert proc.poll() is None and time.monotonic() < end, "uvicorn did not start"
+            time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+@pytest.mark.postgres
+def test_uvicorn_hung_database(hung_listener: Any) -> None:
+    opts = {"CHECKS": ["database:hung"], "DEADLINE": 0.8, "PROBE_TIMEOUT": 30}
+    env = {
+        "HEALTH_TEST_OPTIONS": json.dumps(opts),
+        "HEALTH_TEST_HUNG_PORT": str(hung_listener.port),
+    }
+    with uvicorn(env) as base:
+        probe: dict[str, Any] = {}
+
+        def run_probe() -> None:
+            t0 = time.monotonic()
+            resp = httpx.get(f"{base}/readyz", headers={"Host": "10.42.0.7:8000"}, timeout=10)
+            probe.update(status=resp.status_code, body=resp.json(), t=time.monotonic() - t0)
+
+        thread = threading.Thread(target=run_probe)
+        thread.start()
+        time.sleep(0.1)
+        t0 = time.monotonic()
+        app = httpx.get(f"{base}/async/3/", timeout=10)
+        app_elapsed = time.monotonic() - t0
+        assert app.status_code == 200
+        # The one event loop served the app while the probe was waiting.
+        assert thread.is_alive()
+        thread.join()
+        assert probe["status"] == 503 and probe["body"] == {"status": "fail"}
+        assert 0.7 <= probe["t"] < 0.8 + 0.6
+        assert app_elapsed < probe["t"]
+        t0 = time.monotonic()
+        assert httpx.get(f"{base}/readyz", timeout=10).status_code == 503
+        assert time.monotonic() - t0 < 0.3  # cached while hung
+        assert httpx.get(f"{base}/livez", timeout=10).status_code == 200
