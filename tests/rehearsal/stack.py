@@ -169,14 +169,24 @@ class Gunicorn:
         return out
 
     def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-            self.proc = None
+        if self.proc is None:
+            return
+        try:
+            workers = psutil.Process(self.proc.pid).children()
+        except psutil.NoSuchProcess:
+            workers = []
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.proc = None
+        # A master killed before its workers leaves them behind: end the
+        # ones this server started (psutil refuses a pid reused since).
+        for worker in workers:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                worker.kill()
 
     def log_size(self) -> int:
         return self.stdout.stat().st_size
