@@ -55,6 +55,26 @@ CAN_FAIL: list[dict[str, str]] = [
 ]
 
 
+#: What building the rehearsal taught (kept with the report: an SRE reading
+#: the figures should know these too).
+FINDINGS: list[str] = [
+    "An idle connection (connected, nothing sent) holds a sync gunicorn worker until "
+    "`--timeout` kills it (`WORKER TIMEOUT`, worker replaced). wrk caused it here: a wrk "
+    "thread stopped early keeps its sockets open until wrk exits, so the soak is bounded "
+    "by wrk's `-d` only. In production: gunicorn behind a buffering proxy (nginx, a cloud "
+    "load balancer), which also covers the slowloris case of scenario 4.",
+    "A `/metrics` scrape that coincided with a worker creating one of its metric files "
+    "(the first value of a kind of metric in a newly booted worker) failed inside "
+    "prometheus-client's multi-process reader (`struct.error`: the file was still 0 bytes "
+    "long); seen once, after the worker replacement above. The view now answers 503 and "
+    "logs `opskit.internal`; Prometheus records one failed scrape and the next succeeds. "
+    "Worker recycling (`--max-requests`) makes such races routine.",
+    "Readiness results are cached per worker for `HEALTH.TTL` (1 s): for up to a second "
+    "after an outage starts some workers still answer `pass` (the 503 bounds above "
+    "include TTL).",
+]
+
+
 class Report:
     def __init__(self) -> None:
         self.started = datetime.datetime.now(datetime.timezone.utc)
@@ -86,6 +106,7 @@ class Report:
             "config": self.config,
             "scenarios": self.scenarios,
             "can_fail": CAN_FAIL,
+            "findings": FINDINGS,
         }
 
     def write(self, directory: Path | None = None) -> Path:
@@ -161,6 +182,10 @@ def render_markdown(data: dict[str, Any]) -> str:
             out.append(f"- {note}")
         if s["notes"]:
             out.append("")
+    if data["findings"]:
+        out += ["## Findings", ""]
+        out += [f"- {f}" for f in data["findings"]]
+        out.append("")
     if data["can_fail"]:
         out += [
             "## Showing it can fail",
