@@ -34,6 +34,8 @@ BASE_APPS = [
     "django.contrib.sessions",
 ]
 DEVNULL = "devnull"
+#: Where Sentry variants send (nothing is sent on success; sessions at exit).
+SENTRY_DSN = "http://public@127.0.0.1:9/1"
 
 OPSKIT_OFF = {
     "LOGGING": {"ENABLED": False},
@@ -93,6 +95,16 @@ def variant_settings(name: str) -> dict[str, Any]:
             opskit = _only("QUERIES")
         elif name == "opskit-full":
             opskit = {}
+        elif name in ("opskit-sentry", "opskit-sentry-django"):
+            # opskit initialises sentry-sdk itself (ready hook), errors only;
+            # -django: with sentry-sdk's DjangoIntegration (cheap options).
+            opskit = _only()
+            opskit["SENTRY"] = {
+                "DSN": os.environ.get("OPSKIT_BENCH_SENTRY_DSN", SENTRY_DSN),
+                "INTEGRATION": "django" if name.endswith("-django") else "auto",
+                # Exploration knob: extra SENTRY keys as JSON.
+                **json.loads(os.environ.get("OPSKIT_BENCH_SENTRY_EXTRA", "{}")),
+            }
         else:
             raise SystemExit(f"unknown variant {name}")
         if name in ("opskit-logging", "opskit-full"):
@@ -107,6 +119,8 @@ def variant_settings(name: str) -> dict[str, Any]:
             )
     elif name in HEALTH_VARIANTS:
         return _health_settings(name, apps, mw)
+    elif name == "anchor-sentry":
+        pass  # sentry_sdk.init() with the default DjangoIntegration, in main()
     elif name in ("anchors", "anchor-logging", "anchor-metrics"):
         if name in ("anchors", "anchor-metrics"):
             apps.append("django_prometheus")
@@ -318,6 +332,15 @@ def main() -> None:
     from django.conf import settings
 
     settings.configure(**variant_settings(args.variant))
+    if args.variant == "anchor-sentry":
+        # What the Sentry docs tell a Django project to do (in settings.py).
+        import sentry_sdk
+        from sentry_sdk.integrations.django import DjangoIntegration
+
+        sentry_sdk.init(
+            dsn=os.environ.get("OPSKIT_BENCH_SENTRY_DSN", SENTRY_DSN),
+            integrations=[DjangoIntegration()],
+        )
     django.setup()
     logging.getLogger("django.request").disabled = True
     runner = run_wsgi if args.handler == "wsgi" else run_asgi

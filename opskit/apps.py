@@ -20,6 +20,7 @@ CHECK_MODULES: tuple[str, ...] = (
     # -- health (issue 7) --
     "opskit.health.checks",
     # -- sentry (issue 8) --
+    "opskit.sentry.checks",
 )
 
 #: Callables run once in ``ready()`` (signal receivers a capability needs).
@@ -31,6 +32,7 @@ READY_HOOKS: tuple[str, ...] = (
     "opskit.queries.hook.install",
     # -- health (issue 7) --
     # -- sentry (issue 8) --
+    "opskit.sentry.setup",
 )
 
 

@@ -249,14 +249,41 @@ class HealthSettings:
 class SentrySettings:
     """Sentry (``opskit.sentry``)."""
 
-    #: ``None`` reads the ``SENTRY_DSN`` environment variable.
+    #: ``None`` reads the ``SENTRY_DSN`` environment variable; no DSN, no Sentry.
     DSN: str | None = None
+    #: ``None`` lets sentry-sdk read ``SENTRY_ENVIRONMENT`` (else "production").
     ENVIRONMENT: str | None = None
+    #: ``None`` lets sentry-sdk read ``SENTRY_RELEASE`` (or detect it from git).
     RELEASE: str | None = None
+    #: Share (0..1) of error events sent.
+    SAMPLE_RATE: float = 1.0
+    #: Share (0..1) of requests traced; ``0`` turns tracing off entirely
+    #: (errors only, the cheapest configuration).
     TRACES_SAMPLE_RATE: float = 0.0
+    #: Dotted path to your own ``traces_sampler``; probes stay untraced.
+    TRACES_SAMPLER: str | None = None
+    #: Paths (prefixes) never traced; ``None`` means the health and metrics paths.
+    IGNORE_PATHS: list[str] | None = None
     SEND_DEFAULT_PII: bool = False
+    #: ``"auto"``: opskit's lean Django integration when tracing is off,
+    #: sentry-sdk's DjangoIntegration when it is on; ``"django"`` or
+    #: ``"opskit"`` to force one.
+    INTEGRATION: str = "auto"
+    #: DjangoIntegration options; each span type costs time on every request.
+    SIGNALS_SPANS: bool = False
+    MIDDLEWARE_SPANS: bool = False
+    CACHE_SPANS: bool = False
+    #: sentry-sdk's ThreadingIntegration forks both scopes on every thread
+    #: start and executor submit (several per ASGI request); asgiref already
+    #: carries them into ``sync_to_async`` threads.  On for your own threads.
+    PROPAGATE_SCOPE_TO_THREADS: bool = False
     REPORT_SLOW_REQUESTS: bool = False
     REPORT_N_PLUS_ONE: bool = False
+    #: Seconds between two reports of the same slow route or N+1 pattern
+    #: (per process), so one hot pattern cannot burn the event quota.
+    REPORT_INTERVAL: float = 300.0
+    #: Extra keyword arguments for ``sentry_sdk.init()`` (they win over opskit's).
+    INIT_OPTIONS: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

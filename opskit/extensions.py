@@ -74,6 +74,7 @@ class Extension:
 #: it carries everything.
 BUILTIN_EXTENSIONS: list[tuple[str, str]] = [
     # -- sentry (issue 8) --
+    ("SENTRY", "opskit.sentry.extension.SentryExtension"),
     # -- ratelimit (issue 5) --
     # -- queries (issue 6) --
     ("QUERIES", "opskit.queries.extension.QueriesExtension"),

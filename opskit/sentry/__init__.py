@@ -1,0 +1,32 @@
+"""Sentry for opskit: configured from ``OPSKIT["SENTRY"]``, cheap by default.
+
+* :func:`setup` (a ready hook) initialises sentry-sdk when a DSN is set.
+* Every event carries the ``request_id`` and ``http.route`` tags.
+* Probes are never traced; tracing is off unless ``TRACES_SAMPLE_RATE`` > 0.
+* The secrets the logs redact are scrubbed from events.
+* Slow requests and N+1 patterns can become warning issues.
+
+Importing this package imports neither sentry-sdk nor the settings.
+"""
+
+from __future__ import annotations
+
+from .integration import (
+    before_send,
+    before_send_transaction,
+    event_processor,
+    is_active,
+    setup,
+    shutdown,
+    traces_sampler,
+)
+
+__all__ = [
+    "before_send",
+    "before_send_transaction",
+    "event_processor",
+    "is_active",
+    "setup",
+    "shutdown",
+    "traces_sampler",
+]

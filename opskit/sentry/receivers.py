@@ -1,0 +1,129 @@
+"""Slow requests and N+1 patterns as Sentry warnings, one issue per pattern.
+
+The slow-request check and the query monitor send signals
+(:mod:`opskit.signals`); these receivers turn them into warning-level
+message events with a fingerprint, so Sentry groups every occurrence of one
+pattern into one issue whatever the durations and counts were.  A pattern
+is reported at most once per ``REPORT_INTERVAL`` seconds per process: the
+issue's event count stays meaningful without one hot endpoint burning the
+event quota.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from ..conf import get_settings
+from ..context import RequestRecord
+from ..extensions import report_internal_error
+from ..signals import n_plus_one_detected, slow_request
+
+__all__ = ["connect", "disconnect", "on_n_plus_one", "on_slow_request"]
+
+_MAX_KEYS = 2048
+_last_sent: dict[tuple[str, ...], float] = {}
+_lock = threading.Lock()
+
+
+def _due(key: tuple[str, ...], interval: float) -> bool:
+    now = time.monotonic()
+    with _lock:
+        last = _last_sent.get(key)
+        if last is not None and now - last < interval:
+            return False
+        if len(_last_sent) >= _MAX_KEYS:
+            _last_sent.clear()
+        _last_sent[key] = now
+        return True
+
+
+def _capture(message: str, fingerprint: list[str], extra: dict[str, Any]) -> None:
+    # Signal.send() re-raises a receiver's exception into the sender (the
+    # query monitor, the slow-request check): never let Sentry do that.
+    try:
+        import sentry_sdk
+
+        with sentry_sdk.new_scope() as scope:
+            scope.fingerprint = fingerprint
+            scope.set_context("opskit", extra)
+            scope.capture_message(message, level="warning")
+    except Exception as exc:
+        report_internal_error("sentry report", exc)
+
+
+def on_slow_request(
+    sender: Any,
+    *,
+    threshold: float,
+    duration: float,
+    record: RequestRecord | None = None,
+    **kwargs: Any,
+) -> None:
+    """One issue per (method, route): "Slow request: GET articles/<int:pk>/"."""
+    settings = get_settings()
+    s = settings.SENTRY
+    if not s.REPORT_SLOW_REQUESTS or record is None:
+        return
+    route = record.route or record.path
+    key = ("slow", record.method, route)
+    if not _due(key, s.REPORT_INTERVAL):
+        return
+    _capture(
+        f"Slow request: {record.method} {route}",
+        ["opskit.slow_request", record.method, route],
+        {
+            "duration_ms": round(duration * 1000.0, 1),
+            "threshold_ms": round(threshold * 1000.0, 1),
+            "status": record.status,
+            "db_queries": record.db.count if record.db is not None else None,
+            "db_ms": round(record.db.duration * 1000.0, 1) if record.db is not None else None,
+        },
+    )
+
+
+def on_n_plus_one(
+    sender: Any,
+    *,
+    alias: str,
+    fingerprint: str,
+    count: int,
+    duration: float,
+    sql: str = "",
+    call_site: str | None = None,
+    record: RequestRecord | None = None,
+    **kwargs: Any,
+) -> None:
+    """One issue per (alias, query fingerprint), wherever it repeats."""
+    s = get_settings().SENTRY
+    if not s.REPORT_N_PLUS_ONE:
+        return
+    key = ("n+1", alias, fingerprint)
+    if not _due(key, s.REPORT_INTERVAL):
+        return
+    where = call_site or (record.route if record is not None else None) or "unknown"
+    _capture(
+        f"N+1 queries at {where}: {sql[:120]}",
+        ["opskit.n_plus_one", alias, fingerprint],
+        {
+            "alias": alias,
+            "fingerprint": fingerprint,
+            "count": count,
+            "duration_ms": round(duration * 1000.0, 2),
+            "sql": sql[:1000],
+            "call_site": call_site,
+        },
+    )
+
+
+def connect() -> None:
+    slow_request.connect(on_slow_request, dispatch_uid="opskit.sentry.slow_request")
+    n_plus_one_detected.connect(on_n_plus_one, dispatch_uid="opskit.sentry.n_plus_one")
+
+
+def disconnect() -> None:
+    slow_request.disconnect(dispatch_uid="opskit.sentry.slow_request")
+    n_plus_one_detected.disconnect(dispatch_uid="opskit.sentry.n_plus_one")
+    with _lock:
+        _last_sent.clear()
