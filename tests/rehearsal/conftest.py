@@ -20,7 +20,7 @@ import time
 import urllib.parse
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -177,6 +177,70 @@ def check_workers(stack: Stack, pids: list[int], err_since: int) -> list[str]:
         if marker in errors:
             problems.append(f"gunicorn stderr says {marker!r}")
     return problems
+
+
+@dataclass
+class Tally:
+    """What the limiter did for one client, from the answers it got."""
+
+    allowed: int = 0  #: 200, decided by Redis
+    limited: int = 0  #: 429
+    #: 200 failed open after a backend timeout: Redis may have counted it.
+    unsure: int = 0
+    #: 200 failed open while the breaker was open: Redis never saw it.
+    skipped: int = 0
+    other: list[str] = field(default_factory=list)
+
+    def add(self, status: int, body: bytes) -> None:
+        if status == 429:
+            self.limited += 1
+            return
+        try:
+            decision = json.loads(body) if status == 200 else {}
+        except ValueError:
+            decision = {}
+        if decision.get("outcome") == "allowed":
+            self.allowed += 1
+        elif decision.get("outcome") == "error" and decision.get("error") == "breaker open":
+            self.skipped += 1
+        elif decision.get("outcome") == "error":
+            self.unsure += 1
+        else:
+            self.other.append(f"{status} {decision.get('outcome')}")
+
+    @property
+    def admitted(self) -> int:
+        return self.allowed + self.unsure + self.skipped
+
+    def __str__(self) -> str:
+        return (
+            f"{self.allowed} allowed, {self.limited} limited, {self.unsure} failed open "
+            f"on a timeout, {self.skipped} failed open on the breaker"
+        )
+
+    def exact(self, limit: int) -> str | None:
+        """None when the limiter admitted exactly what ``limit`` owes.
+
+        Once a client has been refused, its quota was used up: the allowed
+        decisions plus the timed-out ones Redis did count make ``limit``.
+        Without timeouts that is ``allowed == limit`` exactly.
+        """
+        if self.other:
+            return f"unexpected answers: {self.other[:3]}"
+        if self.allowed > limit:
+            return f"{self} for a limit of {limit}"
+        if self.limited == 0:
+            return f"never limited ({self}): exactness not measured"
+        if not self.allowed <= limit <= self.allowed + self.unsure:
+            return f"{self} for a limit of {limit}"
+        return None
+
+
+def limiter_timeouts(stack: Stack, since: int) -> int:
+    """Limiter backend failures logged since byte ``since`` (breaker openings)."""
+    return sum(
+        1 for r in stack.gunicorn.records(since) if r.get("event") == "ratelimit.backend_down"
+    )
 
 
 def request_count(exposition: str) -> float:

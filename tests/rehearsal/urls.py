@@ -17,13 +17,18 @@ from demo.urls import urlpatterns as demo_urlpatterns
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.urls import URLPattern, URLResolver, path
+
 from opskit.ratelimit import ratelimit
 
 
 def _answer(request: HttpRequest) -> JsonResponse:
     decision = getattr(request, "ratelimit", None)
     return JsonResponse(
-        {"pid": os.getpid(), "outcome": getattr(decision, "outcome", None)},
+        {
+            "pid": os.getpid(),
+            "outcome": getattr(decision, "outcome", None),
+            "error": getattr(decision, "error", None),
+        },
         headers={"X-Worker-Pid": str(os.getpid())},
     )
 
