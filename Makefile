@@ -72,6 +72,25 @@ promtool: venv promtool-install
 	promtool check metrics < $(VENV)/opskit-metrics.prom
 	@echo "promtool: $$(grep -c '^# TYPE' $(VENV)/opskit-metrics.prom) metric families OK"
 # -- docs (issue 11) --
+# The strict docs build and the promtool checks of docs/ops/ (alert rules and
+# their unit tests, the scrape config).  promtool comes from Debian's
+# `prometheus` package; the tests in tests/docs/ need it too.
+TEST_TARGETS += docs
+.PHONY: docs docs-promtool
+docs-promtool:
+	@command -v promtool >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing promtool (Debian package prometheus)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	  else \
+	    echo "promtool is missing: install Debian's 'prometheus' package (apt-get install prometheus) or put promtool on PATH" >&2; exit 1; \
+	  fi; }
+	@promtool --version 2>&1 | head -1
+pytest test-django42: docs-promtool
+docs: venv docs-promtool
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+	promtool check rules docs/ops/alerts.yml
+	cd docs/ops && promtool test rules alerts.test.yml
 # -- rehearsal (issue 10) --
 
 test: $(TEST_TARGETS)

@@ -21,6 +21,7 @@ import os
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -150,14 +151,24 @@ def _bulk(value: str | int) -> bytes:
     return b"$%d\r\n%s\r\n" % (len(data), data)
 
 
-def _pack(head: bytes, keys: Sequence[str], tail: bytes, nargs: int) -> bytes:
-    return b"".join(
-        (b"*%d\r\n" % (3 + len(keys) + nargs), head, _bulk(len(keys)), *map(_bulk, keys), tail)
-    )
+def _frame(keys: Sequence[str], args: Sequence[str | int]) -> tuple[bytes, bytes, bytes]:
+    """The fixed parts of a call: EVALSHA and EVAL heads (count, sha or body, numkeys), tail."""
+    count = b"*%d\r\n" % (3 + len(keys) + len(args))
+    nkeys = _bulk(len(keys))
+    return count + _EVALSHA + nkeys, count + _EVAL + nkeys, b"".join(map(_bulk, args))
+
+
+def _packed(head: bytes, keys: Sequence[str], tail: bytes) -> bytes:
+    parts = [head]
+    for key in keys:
+        data = key.encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    parts.append(tail)
+    return b"".join(parts)
 
 
 def _parse(reply: bytes | str) -> Reply:
-    return [int(x) for x in reply.split()]
+    return list(map(int, reply.split()))
 
 
 Reply = list[int]
@@ -333,28 +344,106 @@ def _fit(cls: type[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
     return fitted
 
 
-_timeout = getattr(asyncio, "timeout", None)
+#: Python 3.11+: a cancellation we request can be told from the caller's.
+_UNCANCEL = hasattr(asyncio.Task, "uncancel")
 
 
-async def _exchange(conn: Any, keys: Sequence[str], tail: bytes, nargs: int) -> Any:
-    await conn.send_packed_command([_pack(_EVALSHA, keys, tail, nargs)], False)
+async def _exchange(conn: Any, keys: Sequence[str], sha: bytes, body: bytes, tail: bytes) -> Any:
+    await conn.send_packed_command([_packed(sha, keys, tail)], False)
     try:
         return await conn.read_response()
     except NoScriptError:
-        await conn.send_packed_command([_pack(_EVAL, keys, tail, nargs)], False)
+        await conn.send_packed_command([_packed(body, keys, tail)], False)
         return await conn.read_response()
 
 
+class _Watch:
+    """One decision in flight: its deadline and the task to stop past it."""
+
+    __slots__ = ("deadline", "expired", "task")
+
+    def __init__(self, deadline: float, task: asyncio.Task[Any]) -> None:
+        self.deadline = deadline
+        self.task = task
+        self.expired = False
+
+
 class _LoopConnections:
-    """Idle async connections of one event loop, and the in-flight gate."""
+    """Idle async connections of one event loop, the in-flight gate, the watchdog.
+
+    The watchdog replaces a timer per decision (``asyncio.timeout`` or
+    redis-py's ``socket_timeout``, which adds a task per send): one loop timer
+    at the earliest deadline in flight, re-armed only when it fires, so a
+    steady stream of decisions arms about one timer per ``SOCKET_TIMEOUT``.
+    A decision past its deadline has its task cancelled, as ``asyncio.timeout``
+    would, and reports ``TimeoutError``.
+    """
 
     def __init__(self, cls: type[Any], kwargs: dict[str, Any]) -> None:
         self.cls = cls
         self.kwargs = kwargs
         self.idle: list[Any] = []
         # A burst of coroutines must not open hundreds of sockets at once
-        # and then miss the short timeout because the loop is busy.
-        self.gate = asyncio.Semaphore(ASYNC_CONNECTIONS)
+        # and then miss the short timeout because the loop is busy: at most
+        # ASYNC_CONNECTIONS decisions in flight, the others queue in order.
+        # (A free slot is taken without an await; asyncio.Semaphore costs
+        # two coroutine calls per decision.)
+        self.free = ASYNC_CONNECTIONS
+        self.waiters: deque[asyncio.Future[None]] = deque()
+        self.inflight: set[_Watch] = set()
+        #: When the armed watchdog timer fires (None: not armed).  No handle
+        #: is kept: it would tie this entry to its loop and keep both alive.
+        self.armed: float | None = None
+
+    async def wait_slot(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Queue for a slot; :meth:`release` hands one over directly."""
+        fut: asyncio.Future[None] = loop.create_future()
+        self.waiters.append(fut)
+        try:
+            await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():
+                self.release()  # handed a slot, then cancelled: pass it on
+            raise
+
+    def release(self) -> None:
+        waiters = self.waiters
+        while waiters:
+            fut = waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                return
+        self.free += 1
+
+    def watch(self, loop: asyncio.AbstractEventLoop, timeout: float) -> _Watch:
+        task = asyncio.current_task(loop)
+        assert task is not None
+        watch = _Watch(loop.time() + timeout, task)
+        self.inflight.add(watch)
+        armed = self.armed
+        if armed is None or armed > watch.deadline:
+            self.armed = watch.deadline
+            loop.call_at(watch.deadline, self._fire, loop)
+        return watch
+
+    def _fire(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self.armed is None or self.armed > loop.time() + 0.001:
+            return  # superseded by an earlier timer (a shorter SOCKET_TIMEOUT)
+        self.armed = None
+        now = loop.time()
+        soonest: float | None = None
+        for watch in self.inflight:
+            if watch.deadline <= now:
+                if not watch.expired:
+                    # Delivered at the task's pending await, which is inside
+                    # aevaluate's exchange: the watch is registered only there.
+                    watch.expired = True
+                    watch.task.cancel()
+            elif soonest is None or watch.deadline < soonest:
+                soonest = watch.deadline
+        if soonest is not None:
+            self.armed = soonest
+            loop.call_at(soonest, self._fire, loop)
 
 
 class RedisBackend(Backend):
@@ -368,10 +457,12 @@ class RedisBackend(Backend):
         self._idle: list[Any] = []
         self._pid = os.getpid()
         self._factory: tuple[type[Any], dict[str, Any]] | None = None
-        self._tails: dict[tuple[str | int, ...], bytes] = {}
+        self._frames: dict[tuple[int, tuple[str | int, ...]], tuple[bytes, bytes, bytes]] = {}
         self._apools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopConnections] = (
             weakref.WeakKeyDictionary()
         )
+        #: The last loop's entry (a weak reference: no loop kept alive).
+        self._last: tuple[weakref.ref[asyncio.AbstractEventLoop], _LoopConnections] | None = None
         self._lock = threading.Lock()
 
     def _kwargs(self) -> tuple[type[Any], dict[str, Any]]:
@@ -391,9 +482,13 @@ class RedisBackend(Backend):
         )
         return pool.connection_class, kwargs
 
-    def apool(self) -> _LoopConnections:
+    def apool(self, loop: asyncio.AbstractEventLoop | None = None) -> _LoopConnections:
         """This event loop's idle connections (asyncio sockets belong to one loop)."""
-        loop = asyncio.get_running_loop()
+        if loop is None:
+            loop = asyncio.get_running_loop()
+        last = self._last
+        if last is not None and last[0]() is loop:
+            return last[1]  # the usual case: one loop per process or thread
         entry = self._apools.get(loop)
         if entry is None:
             from redis.asyncio import connection as aconn
@@ -402,18 +497,21 @@ class RedisBackend(Backend):
 
             cls, kwargs = self._kwargs()
             acls = getattr(aconn, _SYNC_TO_ASYNC_CLASS.get(cls.__name__, "Connection"))
-            # No per-operation timeout (redis-py wraps each send in a task for
-            # it); aevaluate puts one deadline around the whole exchange.
+            # No per-operation timeout: redis-py would wrap each send in
+            # asyncio.wait_for (a task) and each read in a timer.  The
+            # loop's watchdog bounds the whole exchange instead.
             kwargs = dict(_fit(acls, kwargs), retry=Retry(NoBackoff(), 0), socket_timeout=None)
             entry = self._apools[loop] = _LoopConnections(acls, kwargs)
+        self._last = (weakref.ref(loop), entry)
         return entry
 
-    def _tail(self, args: Sequence[str | int]) -> bytes:
-        key = tuple(args)
-        tail = self._tails.get(key)
-        if tail is None:
-            tail = self._tails[key] = b"".join(map(_bulk, args))
-        return tail
+    def _frame(self, keys: Sequence[str], args: Sequence[str | int]) -> tuple[bytes, bytes, bytes]:
+        """Precomputed per limiter shape: only the keys are packed per decision."""
+        key = (len(keys), tuple(args))
+        frame = self._frames.get(key)
+        if frame is None:
+            frame = self._frames[key] = _frame(keys, args)
+        return frame
 
     def _connection(self) -> Any:
         if self._pid != os.getpid():  # forked: never share a socket
@@ -437,15 +535,15 @@ class RedisBackend(Backend):
         # A LIFO of idle connections (one per thread in use at once) instead
         # of redis-py's pool: no lock, pid check or poll per decision.
         conn = self._connection()
-        tail = self._tail(args)
+        sha, body, tail = self._frame(keys, args)
         try:
-            conn.send_packed_command([_pack(_EVALSHA, keys, tail, len(args))], False)
+            conn.send_packed_command([_packed(sha, keys, tail)], False)
             try:
                 reply = conn.read_response()
             except NoScriptError:
                 # First use on this server (or after SCRIPT FLUSH / a restart):
                 # EVAL runs it and caches it for every later EVALSHA.
-                conn.send_packed_command([_pack(_EVAL, keys, tail, len(args))], False)
+                conn.send_packed_command([_packed(body, keys, tail)], False)
                 reply = conn.read_response()
         except ResponseError:
             self._idle.append(conn)
@@ -457,31 +555,64 @@ class RedisBackend(Backend):
         return _parse(reply)
 
     async def aevaluate(self, keys: Sequence[str], args: Sequence[str | int]) -> Reply:
-        state = self.apool()
-        async with state.gate:
-            # The wait for a slot is not the backend's fault and is not
-            # timed; but if the breaker opened meanwhile, do not queue on it.
+        loop = asyncio.get_running_loop()
+        state = self.apool(loop)
+        # The wait for a slot is not the backend's fault and is not timed.
+        if state.free:
+            state.free -= 1
+        else:
+            await state.wait_slot(loop)
+        try:
+            # If the breaker opened while we queued, do not try Redis.
             if self.breaker.blocked():
                 raise Unavailable("breaker open")
             idle = state.idle
             conn = idle.pop() if idle else state.cls(**state.kwargs)
-            tail = self._tail(args)
-            try:
-                if _timeout is not None:
-                    async with _timeout(self.timeout):
-                        reply = await _exchange(conn, keys, tail, len(args))
-                else:  # Python 3.10
+            sha, body, tail = self._frame(keys, args)
+            if not _UNCANCEL:  # Python 3.10: a timer per decision
+                try:
                     reply = await asyncio.wait_for(
-                        _exchange(conn, keys, tail, len(args)), self.timeout
+                        _exchange(conn, keys, sha, body, tail), self.timeout
                     )
+                except ResponseError:
+                    idle.append(conn)
+                    raise
+                except BaseException:
+                    await conn.disconnect(nowait=True)
+                    raise
+                idle.append(conn)
+                return _parse(reply)
+            inflight = state.inflight
+            watch = state.watch(loop, self.timeout)
+            try:
+                await conn.send_packed_command([_packed(sha, keys, tail)], False)
+                try:
+                    reply = await conn.read_response()
+                except NoScriptError:
+                    # First use on this server: EVAL runs and caches it.
+                    await conn.send_packed_command([_packed(body, keys, tail)], False)
+                    reply = await conn.read_response()
             except ResponseError:
+                inflight.discard(watch)
                 idle.append(conn)
                 raise
+            except asyncio.CancelledError:
+                inflight.discard(watch)
+                # Cancelled mid-exchange, by the watchdog or the caller: an
+                # unread reply may follow, so this socket is never reused.
+                await conn.disconnect(nowait=True)
+                if watch.expired and watch.task.uncancel() == 0:  # type: ignore[attr-defined]
+                    raise TimeoutError("rate limiter backend timed out") from None
+                raise
             except BaseException:
+                inflight.discard(watch)
                 await conn.disconnect(nowait=True)
                 raise
+            inflight.discard(watch)
             idle.append(conn)
             return _parse(reply)
+        finally:
+            state.release()
 
     def close(self) -> None:
         idle, self._idle = self._idle, []
@@ -496,6 +627,7 @@ class RedisBackend(Backend):
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
+        self._last = None
         entry = self._apools.pop(loop, None)
         if entry is not None:
             idle, entry.idle = entry.idle, []

@@ -339,7 +339,9 @@ class Limiter:
     async def adecide(self, request_or_key: HttpRequest | str) -> Decision:
         """:meth:`decide` on ``redis.asyncio``: no thread hop."""
         if not isinstance(request_or_key, str):
-            await _resolve_user(request_or_key)
+            lazy = request_or_key.__dict__.get("user")
+            if isinstance(lazy, LazyObject) and lazy._wrapped is empty:
+                await _resolve_user(request_or_key)
         s, ident, early = self._prepare(request_or_key)
         if early is None:
             assert ident is not None
@@ -360,10 +362,11 @@ class Limiter:
 async def _resolve_user(request: HttpRequest) -> None:
     """Load a lazy ``request.user`` the async way (Django 5+ ``auser``)."""
     lazy = request.__dict__.get("user")
+    if not isinstance(lazy, LazyObject) or lazy._wrapped is not empty:
+        return  # no user, or already loaded: no attribute lookup that raises
     auser = getattr(request, "auser", None)
-    if auser is None or not isinstance(lazy, LazyObject) or lazy._wrapped is not empty:
-        return
-    request.user = await auser()
+    if auser is not None:
+        request.user = await auser()
 
 
 def _as_list(methods: Sequence[str] | str) -> list[str]:
