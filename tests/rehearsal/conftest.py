@@ -332,14 +332,15 @@ def scenario(request: pytest.FixtureRequest) -> dict[str, Any]:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     rep = yield
-    if item.name in REPORT.scenarios and rep.when == "call":
-        s = REPORT.scenarios[item.name]
-        s["outcome"] = rep.outcome
+    if item.get_closest_marker("rehearsal") is None:
+        return rep
+    if rep.when == "call" or rep.failed:
+        # Also a stack that never started: the report says so.
+        s = REPORT.scenario(item.name)
+        s["outcome"] = rep.outcome if rep.when == "call" else f"error in {rep.when}"
         if rep.failed:
             crash = getattr(rep.longrepr, "reprcrash", None)
             s["failure"] = (getattr(crash, "message", "") or "failed")[:600]
-    elif item.name in REPORT.scenarios and rep.failed:
-        REPORT.scenarios[item.name]["outcome"] = f"error in {rep.when}"
     return rep
 
 
