@@ -10,7 +10,6 @@ It is sync and async capable.  Under ASGI it runs as a coroutine with no
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from functools import lru_cache
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
+from django.utils.functional import LazyObject, empty
 
 from . import context
 from .client import client_address
@@ -26,8 +26,6 @@ from .extensions import Pipeline, get_extensions, report_internal_error
 from .ids import new_request_id, parse_traceparent, valid_request_id
 
 __all__ = ["KNOWN_METHODS", "UNMATCHED_ROUTE", "OpsKitMiddleware", "normalize_method"]
-
-logger = logging.getLogger("opskit")
 
 #: ``http.route`` for requests that matched no URL pattern (404s).
 UNMATCHED_ROUTE = "<unmatched>"
@@ -83,11 +81,7 @@ class OpsKitMiddleware:
     def _started(
         self, record: context.RequestRecord, request: HttpRequest, pipeline: Pipeline
     ) -> HttpResponseBase | None:
-        for ext in pipeline.started:
-            try:
-                ext.request_started(record, request)
-            except Exception as exc:
-                report_internal_error(f"{type(ext).__name__}.request_started", exc)
+        _request_started(record, request, pipeline)
         for ext in pipeline.intercept:
             try:
                 response = ext.intercept(record, request)
@@ -102,11 +96,7 @@ class OpsKitMiddleware:
         self, record: context.RequestRecord, request: HttpRequest, pipeline: Pipeline
     ) -> HttpResponseBase | None:
         """``_started`` for ASGI: a native ``aintercept`` is awaited."""
-        for ext in pipeline.started:
-            try:
-                ext.request_started(record, request)
-            except Exception as exc:
-                report_internal_error(f"{type(ext).__name__}.request_started", exc)
+        _request_started(record, request, pipeline)
         for ext in pipeline.intercept:
             try:
                 if ext in pipeline.aintercept:
@@ -217,16 +207,12 @@ class OpsKitMiddleware:
     def process_view(
         self, request: HttpRequest, view_func: Any, view_args: Any, view_kwargs: Any
     ) -> None:
-        record = getattr(request, "opskit", None)
-        if record is not None:
-            _set_route(record, request)
+        _view_resolved(request)
 
     async def _aprocess_view(
         self, request: HttpRequest, view_func: Any, view_args: Any, view_kwargs: Any
     ) -> None:
-        record = getattr(request, "opskit", None)
-        if record is not None:
-            _set_route(record, request)
+        _view_resolved(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> None:
         """Note the view's exception type; Django turns it into the 500."""
@@ -247,6 +233,23 @@ def _request_id_meta_key() -> str | None:
 on_reload(_request_id_meta_key.cache_clear)
 
 
+def _request_started(
+    record: context.RequestRecord, request: HttpRequest, pipeline: Pipeline
+) -> None:
+    for ext in pipeline.started:
+        try:
+            ext.request_started(record, request)
+        except Exception as exc:
+            report_internal_error(f"{type(ext).__name__}.request_started", exc)
+
+
+def _view_resolved(request: HttpRequest) -> None:
+    """``process_view`` in both modes: the route is known once the URL resolved."""
+    record = getattr(request, "opskit", None)
+    if record is not None:
+        _set_route(record, request)
+
+
 def _set_route(record: context.RequestRecord, request: HttpRequest) -> None:
     match = getattr(request, "resolver_match", None)
     if match is None:
@@ -256,15 +259,36 @@ def _set_route(record: context.RequestRecord, request: HttpRequest) -> None:
     record.view = match.view_name or match._func_path
 
 
+def _loaded_user(request: HttpRequest) -> Any:
+    """The user the request already loaded, or None: never loads it.
+
+    Reading ``request.user`` here would cost a session and a user query on
+    views that never needed it.  Loaded means: ``request.user`` evaluated
+    (``_cached_user``), ``await request.auser()`` (``_acached_user``, Django
+    5+), or a user object put on the request itself (DRF, token-auth
+    middlewares, opskit's own async rate limiter).
+    """
+    attrs = request.__dict__
+    user = attrs.get("_cached_user")
+    if user is None:
+        user = attrs.get("_acached_user")
+    if user is None:
+        user = attrs.get("user")
+        if isinstance(user, LazyObject):
+            wrapped = user._wrapped
+            user = None if wrapped is empty else wrapped
+    return user
+
+
 def _set_user(record: context.RequestRecord, request: HttpRequest) -> None:
-    # Only a user the request already loaded: reading request.user here
-    # would cost a session and a user query on views that never needed it.
-    user = request.__dict__.get("_cached_user")
-    if user is not None and getattr(user, "is_authenticated", False):
-        try:
+    user = _loaded_user(request)
+    if user is None:
+        return
+    try:  # a custom user model's properties are not ours to trust
+        if user.is_authenticated:
             record.user_id = str(user.pk)
-        except Exception:
-            record.user_id = None
+    except Exception:
+        record.user_id = None
 
 
 try:  # FileResponse and friends have no cheap content length

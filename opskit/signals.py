@@ -8,12 +8,15 @@ dictionary lookup.  Every signal sends ``record`` (the current
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.dispatch import Signal
 
 __all__ = [
     "health_checked",
     "n_plus_one_detected",
     "ratelimit_decided",
+    "send",
     "slow_query",
     "slow_request",
 ]
@@ -38,3 +41,21 @@ n_plus_one_detected = Signal()
 #: A request over its slow threshold. Args: ``threshold`` (seconds),
 #: ``duration`` (seconds), ``record``.
 slow_request = Signal()
+
+
+def send(signal: Signal, sender: Any, **kwargs: Any) -> None:
+    """Send ``signal`` to every receiver; never raise.
+
+    ``Signal.send`` stops at the first receiver that raises and raises into
+    the sender, in the middle of a request: one broken receiver (a project's
+    ``@receiver`` in ``models.py`` is connected before opskit's own in
+    ``ready()``) would silence metrics and Sentry for that event.
+    ``send_robust`` calls them all and Django logs each failure, with its
+    traceback, on ``django.dispatch`` (ERROR), so it is not reported again.
+    """
+    try:
+        signal.send_robust(sender, **kwargs)
+    except Exception as exc:  # pragma: no cover - send_robust shields receivers
+        from .extensions import report_internal_error
+
+        report_internal_error("signal", exc)

@@ -96,12 +96,13 @@ def report_slow(
         )
     except Exception as exc:
         report_internal_error("slow request warning", exc)
-    try:
-        signals.slow_request.send(
-            sender=SlowRequestExtension, threshold=threshold, duration=duration, record=record
-        )
-    except Exception as exc:
-        report_internal_error("slow_request receiver", exc)
+    signals.send(
+        signals.slow_request,
+        SlowRequestExtension,
+        threshold=threshold,
+        duration=duration,
+        record=record,
+    )
 
 
 class SlowRequestExtension(Extension):

@@ -15,4 +15,8 @@ urlpatterns = [
     path("astream/", views.async_stream_view, name="astream"),
     path("sleep/", views.async_sleep_view, name="sleep"),
     path("login-user/", views.login_user_view, name="login-user"),
+    path("auser/", views.async_auser_view, name="auser"),
+    path("direct-user/", views.async_direct_user_view, name="direct-user"),
+    path("odd-user/", views.odd_user_view, name="odd-user"),
+    path("db-query/", views.db_query_view, name="db-query"),
 ]

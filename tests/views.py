@@ -67,3 +67,42 @@ async def async_sleep_view(request: HttpRequest) -> JsonResponse:
 
 def login_user_view(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"user": str(request.user.pk) if request.user.is_authenticated else None})
+
+
+async def async_auser_view(request: HttpRequest) -> JsonResponse:
+    """Loads the user the async way (``auser``, Django 5+) and never touches ``request.user``."""
+    auser = getattr(request, "auser", None)
+    if auser is None:  # Django 4.2: no auser; load it as a token-auth middleware would
+        return await async_direct_user_view(request)
+    user = await auser()
+    return JsonResponse({"user": str(user.pk) if user.is_authenticated else None})
+
+
+async def async_direct_user_view(request: HttpRequest) -> JsonResponse:
+    """Replaces the lazy ``request.user`` with the loaded user, as DRF and auth middlewares do."""
+    from asgiref.sync import sync_to_async
+    from django.contrib.auth import get_user
+
+    request.user = await sync_to_async(get_user)(request)
+    return JsonResponse({"user": str(request.user.pk) if request.user.is_authenticated else None})
+
+
+class _OddUser:
+    """A custom user whose ``is_authenticated`` fails (a broken backend)."""
+
+    pk = 7
+
+    @property
+    def is_authenticated(self) -> bool:
+        raise RuntimeError("user backend unavailable")
+
+
+def odd_user_view(request: HttpRequest) -> JsonResponse:
+    request._cached_user = _OddUser()  # type: ignore[attr-defined]
+    return JsonResponse({"ok": True})
+
+
+def db_query_view(request: HttpRequest) -> JsonResponse:
+    from django.contrib.auth.models import User
+
+    return JsonResponse({"users": User.objects.count()})

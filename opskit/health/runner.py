@@ -276,19 +276,17 @@ class Runner:
                 f" ({result.output})" if result.output else "",
                 extra={"health_check": check.name, "health_status": result.status},
             )
-        try:
-            from ..signals import health_checked
+        from ..signals import health_checked, send
 
-            health_checked.send_robust(
-                sender=type(check),
-                check=check.name,
-                status=result.status,
-                duration=result.duration,
-                critical=check.critical,
-                record=None,
-            )
-        except Exception:  # pragma: no cover - send_robust already shields receivers
-            pass
+        send(
+            health_checked,
+            type(check),
+            check=check.name,
+            status=result.status,
+            duration=result.duration,
+            critical=check.critical,
+            record=None,
+        )
 
     def stop(self) -> None:
         """Let idle workers exit and close their connections (never joins)."""

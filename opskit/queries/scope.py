@@ -28,6 +28,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 _outer: contextvars.ContextVar[tuple[QueryStats, ...]] = contextvars.ContextVar(
     "opskit_query_scopes", default=()
 )
+#: What each entered scope must undo on exit, per context: one ``Scope``
+#: object (a module-level ``monitor("job")``) may be entered by several
+#: threads or tasks at once, so this cannot live on the instance.
+_entered: contextvars.ContextVar[tuple[tuple[Scope, tuple[Any, ...]], ...]] = (
+    contextvars.ContextVar("opskit_query_scope_entries", default=())
+)
 
 
 def new_request_stats(record: context.RequestRecord) -> QueryStats:
@@ -54,8 +60,11 @@ class Scope:
         self._report = report
         self._capture_first = capture_first
         self._threshold = threshold
+        #: The statistics of the latest entry (of this context's, inside it).
         self.stats: QueryStats | None = None
-        self._state: list[Any] = []
+        # Entries not yet exited, for an exit in another context than its
+        # enter (an async generator finalised elsewhere).
+        self._open: list[tuple[Any, ...]] = []
 
     def __enter__(self) -> QueryStats:
         parent = context.current()
@@ -84,12 +93,34 @@ class Scope:
             assert isinstance(parent_stats, QueryStats)
             parent_stats.observers.append(stats)
         outer_token = _outer.set((*_outer.get(), stats))
-        self._state.append((stats, token, parent_stats if not owned else None, outer_token))
+        state = (stats, token, parent_stats if not owned else None, outer_token)
+        _entered.set((*_entered.get(), (self, state)))
+        self._open.append(state)
         self.stats = stats
         return stats
 
+    def _state(self, remove: bool) -> tuple[Any, ...]:
+        """This scope's innermost entry in the running context (else its latest)."""
+        entries = _entered.get()
+        for i in range(len(entries) - 1, -1, -1):
+            if entries[i][0] is self:
+                state = entries[i][1]
+                if remove:
+                    _entered.set(entries[:i] + entries[i + 1 :])
+                break
+        else:
+            state = self._open[-1]
+        if remove:
+            self._open[:] = [s for s in self._open if s is not state]
+        return state
+
+    def entered_stats(self) -> QueryStats:
+        """The statistics of this scope's innermost entry in the running context."""
+        stats: QueryStats = self._state(remove=False)[0]
+        return stats
+
     def __exit__(self, *exc: object) -> None:
-        stats, token, parent_stats, outer_token = self._state.pop()
+        stats, token, parent_stats, outer_token = self._state(remove=True)
         try:
             _outer.reset(outer_token)
         except ValueError:

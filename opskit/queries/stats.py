@@ -391,9 +391,4 @@ def _route(record: RequestRecord | None) -> str | None:
 
 
 def _send(signal: Any, **kwargs: Any) -> None:
-    try:
-        signal.send(sender=QueryStats, **kwargs)
-    except Exception as exc:
-        from ..extensions import report_internal_error
-
-        report_internal_error("signal receiver", exc)
+    signals.send(signal, QueryStats, **kwargs)

@@ -39,9 +39,9 @@ class assert_max_queries(Scope):
         return assert_max_queries(self.n, self.using)
 
     def __exit__(self, *exc: object) -> None:
-        stats = self.stats
+        stats = self.entered_stats()
         super().__exit__(*exc)
-        if exc[0] is not None or stats is None:
+        if exc[0] is not None:
             return
         entries = stats.entries(self.using)
         self.count = sum(e.count for e in entries)
@@ -75,9 +75,9 @@ class assert_no_n_plus_one(Scope):
         return stats
 
     def __exit__(self, *exc: object) -> None:
-        stats = self.stats
+        stats = self.entered_stats()
         super().__exit__(*exc)
-        if exc[0] is not None or stats is None:
+        if exc[0] is not None:
             return
         found = stats.patterns(gate=False)
         if found:

@@ -464,6 +464,8 @@ class RedisBackend(Backend):
         #: The last loop's entry (a weak reference: no loop kept alive).
         self._last: tuple[weakref.ref[asyncio.AbstractEventLoop], _LoopConnections] | None = None
         self._lock = threading.Lock()
+        #: The alias is a Sentinel pool: resolve the master per new connection.
+        self._sentinel = False
 
     def _kwargs(self) -> tuple[type[Any], dict[str, Any]]:
         from django_redis import get_redis_connection  # type: ignore[import-untyped]
@@ -480,7 +482,26 @@ class RedisBackend(Backend):
             socket_connect_timeout=self.timeout,
             health_check_interval=0,
         )
-        return pool.connection_class, kwargs
+        cls = pool.connection_class
+        master = getattr(pool, "get_master_address", None)
+        if master is not None:
+            # Redis Sentinel: a managed connection needs its sentinel pool,
+            # so talk to the current master directly, asking the sentinels
+            # for its address whenever a new connection is made (after a
+            # failover the old master's connections fail and are dropped).
+            from redis.connection import Connection, SSLConnection
+
+            kwargs["host"], kwargs["port"] = master()
+            cls = SSLConnection if "SSL" in cls.__name__ else Connection
+            self._sentinel = True
+        return cls, kwargs
+
+    def _master_address(self) -> tuple[str, int]:
+        """The Sentinel group's current master (a round trip to a sentinel)."""
+        from django_redis import get_redis_connection
+
+        host, port = get_redis_connection(self.alias).connection_pool.get_master_address()
+        return host, int(port)
 
     def apool(self, loop: asyncio.AbstractEventLoop | None = None) -> _LoopConnections:
         """This event loop's idle connections (asyncio sockets belong to one loop)."""
@@ -522,7 +543,7 @@ class RedisBackend(Backend):
         except IndexError:
             pass
         factory = self._factory
-        if factory is None:
+        if factory is None or self._sentinel:
             from redis.backoff import NoBackoff
             from redis.retry import Retry
 
@@ -567,7 +588,12 @@ class RedisBackend(Backend):
             if self.breaker.blocked():
                 raise Unavailable("breaker open")
             idle = state.idle
-            conn = idle.pop() if idle else state.cls(**state.kwargs)
+            if idle:
+                conn = idle.pop()
+            else:
+                if self._sentinel:  # the master may have moved: ask again
+                    state.kwargs["host"], state.kwargs["port"] = self._master_address()
+                conn = state.cls(**state.kwargs)
             sha, body, tail = self._frame(keys, args)
             if not _UNCANCEL:  # Python 3.10: a timer per decision
                 try:

@@ -21,8 +21,7 @@ from django.utils.functional import LazyObject, empty
 
 from .. import context
 from ..conf import RateLimitSettings, get_settings, on_reload
-from ..extensions import report_internal_error
-from ..signals import ratelimit_decided
+from ..signals import ratelimit_decided, send
 from .backends import Backend, Breaker, CacheBackend, RedisBackend, Unavailable
 from .keys import KeySpec, allow_listed, request_user, resolve_key
 from .rates import Rate, parse_rates
@@ -171,12 +170,13 @@ def _report(decision: Decision, request: HttpRequest | None) -> None:
         }
     if decision.outcome != "exempt":
         if ratelimit_decided.receivers:
-            try:
-                ratelimit_decided.send(
-                    sender=Limiter, scope=decision.scope, outcome=decision.outcome, record=record
-                )
-            except Exception as exc:  # a broken receiver must not fail the request
-                report_internal_error("ratelimit_decided receiver", exc)
+            send(
+                ratelimit_decided,
+                Limiter,
+                scope=decision.scope,
+                outcome=decision.outcome,
+                record=record,
+            )
         if decision.limited:
             _log_limited(decision, request)
 

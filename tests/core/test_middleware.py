@@ -11,6 +11,7 @@ from django.test import AsyncClient, Client, override_settings
 from opskit.context import RequestRecord
 from opskit.extensions import Extension
 from opskit.middleware import UNMATCHED_ROUTE
+from tests.asgi import asgi_get
 
 
 class Recorder(Extension):
@@ -140,42 +141,31 @@ def test_user_id_only_when_already_loaded(use_extensions: Any, django_user_model
     assert rec.finished[1][0].user_id == str(user.pk)
 
 
+@pytest.mark.parametrize("path", ["/auser/", "/direct-user/"])
+def test_user_id_of_a_user_loaded_without_request_user(
+    use_extensions: Any, django_user_model: Any, path: str
+) -> None:
+    """``await request.auser()`` and a user set on the request are loaded users too."""
+    rec = Recorder()
+    use_extensions(rec)
+    user = django_user_model.objects.create_user("bea", password="pw")
+    client = Client()
+    client.force_login(user)
+    assert client.get(path).json() == {"user": str(user.pk)}
+    assert rec.finished[0][0].user_id == str(user.pk)
+    assert Client().get(path).json() == {"user": None}
+    assert rec.finished[1][0].user_id is None
+
+
+def test_a_user_that_cannot_say_if_it_is_authenticated_is_no_500(use_extensions: Any) -> None:
+    rec = Recorder()
+    use_extensions(rec)
+    response = Client().get("/odd-user/")
+    assert response.status_code == 200
+    assert rec.finished[0][0].user_id is None
+
+
 pytestmark = pytest.mark.django_db
-
-
-async def _asgi_get(app: ASGIHandler, path: str) -> tuple[int, dict[str, str], bytes]:
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path.split("?")[0],
-        "raw_path": path.split("?")[0].encode(),
-        "query_string": path.split("?")[1].encode() if "?" in path else b"",
-        "headers": [(b"host", b"testserver")],
-        "client": ("127.0.0.1", 1234),
-        "server": ("testserver", 80),
-    }
-    sent: list[dict[str, Any]] = []
-    received = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal received
-        if not received:
-            received = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await asyncio.sleep(3600)
-        return {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    await app(scope, receive, send)
-    start = next(m for m in sent if m["type"] == "http.response.start")
-    headers = {k.decode().lower(): v.decode() for k, v in start["headers"]}
-    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return start["status"], headers, body
 
 
 async def test_concurrent_asgi_requests_do_not_leak() -> None:
@@ -183,13 +173,13 @@ async def test_concurrent_asgi_requests_do_not_leak() -> None:
 
     app = ASGIHandler()
     results = await asyncio.gather(
-        *[_asgi_get(app, f"/sleep/?d={0.001 * (i % 5)}") for i in range(20)]
+        *[asgi_get(f"/sleep/?d={0.001 * (i % 5)}", app=app) for i in range(20)]
     )
     ids = set()
-    for status, headers, body in results:
-        assert status == 200
-        data = json.loads(body)
-        assert data["request_id"] == headers["x-request-id"]
+    for served in results:
+        assert served.status == 200
+        data = json.loads(served.body)
+        assert data["request_id"] == served.headers["x-request-id"]
         ids.add(data["request_id"])
     assert len(ids) == 20
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from django.core.handlers.asgi import ASGIHandler
 from django.test import AsyncClient, Client
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_parse
+
+from tests.asgi import asgi_get
 
 from .conftest import parse
 
@@ -29,43 +29,10 @@ def test_other_addresses_are_denied(fresh: Any) -> None:
         assert b"http_server" not in response.content
 
 
-async def _asgi_status(path: str, client: tuple[str, int]) -> int:
-    """One request through Django's real ASGI handler from ``client``."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "headers": [(b"host", b"testserver")],
-        "client": client,
-        "server": ("testserver", 80),
-    }
-    sent: list[dict[str, Any]] = []
-    received = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal received
-        if not received:
-            received = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await asyncio.Event().wait()
-        return {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    await ASGIHandler()(scope, receive, send)
-    return int(sent[0]["status"])
-
-
 async def test_async_client_is_checked_too(fresh: Any) -> None:
     assert (await AsyncClient().get("/metrics")).status_code == 200
-    assert await _asgi_status("/metrics", ("127.0.0.1", 4321)) == 200
-    assert await _asgi_status("/metrics", ("203.0.113.9", 4321)) == 403
+    assert (await asgi_get("/metrics", client=("127.0.0.1", 4321))).status == 200
+    assert (await asgi_get("/metrics", client=("203.0.113.9", 4321))).status == 403
 
 
 def test_bearer_token_opens_it(configure: Any) -> None:

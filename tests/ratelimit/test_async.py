@@ -91,7 +91,7 @@ async def test_cancelled_decision_disconnects_its_connection(
 async def test_watchdog_times_out_concurrent_decisions_on_a_frozen_redis(
     private_redis: PrivateRedis, settings: Any, rl_prefix: str
 ) -> None:
-    _use(settings, rl_prefix, BREAKER_THRESHOLD=100)
+    _use(settings, rl_prefix, BREAKER_THRESHOLD=100, SOCKET_TIMEOUT=0.05)
     limiter = Limiter("100/h", scope="awatchdog")
     assert (await limiter.adecide("k")).outcome == "allowed"
     private_redis.freeze()

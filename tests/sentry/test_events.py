@@ -8,7 +8,7 @@ import pytest
 import sentry_sdk
 from django.test import AsyncClient, Client
 
-from .conftest import asgi_get, wsgi_get
+from tests.asgi import asgi_get, wsgi_get
 
 # django_db: Django's real handlers close old connections on request_finished.
 pytestmark = [pytest.mark.urls("tests.sentry.urls"), pytest.mark.django_db]

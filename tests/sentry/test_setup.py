@@ -128,7 +128,7 @@ def test_init_options_hooks_run_after_opskit_scrubbing(sentry_on: Any) -> None:
 
 @pytest.mark.django_db
 def test_traces_sampler_setting_keeps_probes_untraced(sentry_on: Any) -> None:
-    from .conftest import wsgi_get
+    from tests.asgi import wsgi_get
 
     sink = sentry_on(TRACES_SAMPLER="tests.sentry.hooks.always")
     for path in ("/healthz", "/sentry/ok/1/"):
