@@ -12,6 +12,8 @@ from typing import Any
 
 import dj_database_url
 
+from opskit.logs import json_logging
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "demo-only-not-secret")
 DEBUG = os.environ.get("DJANGO_DEBUG", "") == "1"
@@ -25,6 +27,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "opskit",
+    "blog",
 ]
 
 MIDDLEWARE = [
@@ -75,8 +78,26 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+
+def _csv(name: str) -> list[str]:
+    return [v.strip() for v in os.environ.get(name, "").split(",") if v.strip()]
+
+
 OPSKIT: dict[str, Any] = {
-    "TRUSTED_PROXIES": [p for p in os.environ.get("TRUSTED_PROXIES", "").split(",") if p],
+    "TRUSTED_PROXIES": _csv("TRUSTED_PROXIES"),
+    # Atomic limits on Redis when there is one; the local cache for `make demo`
+    # (one process: runserver), which `manage.py check` warns about elsewhere.
+    "RATELIMIT": {"BACKEND": "redis" if REDIS_URL else "cache"},
+    # Loopback, plus e.g. the compose network Prometheus scrapes from.
+    "METRICS": {"ALLOWED_IPS": ["127.0.0.0/8", "::1/128", *_csv("METRICS_ALLOWED_IPS")]},
+    # Server-Timing (db;dur=...) for loopback clients: visible in devtools.
+    "QUERIES": {"SERVER_TIMING": True},
+    "SLOW_REQUESTS": {"THRESHOLD_MS": 1000.0},
+    # /readyz details (each check's status and time) for Authorization: Bearer <token>.
+    "HEALTH": {"TOKEN": os.environ.get("HEALTH_TOKEN") or None},
+    # With SENTRY_DSN set: errors, plus N+1 patterns and slow requests as
+    # warning issues (one per pattern per 5 minutes).
+    "SENTRY": {"REPORT_N_PLUS_ONE": True, "REPORT_SLOW_REQUESTS": True},
 }
 
 AUTH_PASSWORD_VALIDATORS: list[dict[str, str]] = []
@@ -88,3 +109,13 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
+# The demo serves plain HTTP on localhost; behind TLS set DJANGO_SECURE=1.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = os.environ.get("DJANGO_SECURE", "") == "1"
+
+# One JSON line per request on stdout, with the request id on every record.
+# runserver's access lines ("GET / HTTP/1.1" 200) would repeat opskit's
+# request line: keep only its errors.
+LOGGING = json_logging()
+LOGGING["loggers"]["django.server"] = {"handlers": [], "level": "ERROR", "propagate": True}
