@@ -7,7 +7,7 @@ SERVICES := $(PY) tools/services.py run --
 DJ42_VENV ?= .venv-dj42
 BENCH_VENV ?= .venv-bench
 
-.PHONY: help venv demo test lint types pytest pytest-sqlite test-django42 bench clean
+.PHONY: help venv demo test lint types pytest pytest-sqlite test-django42 rehearsal bench clean
 
 help:
 	@echo "make demo    run the demo blog at http://127.0.0.1:8000 (SQLite, no services)"
@@ -38,11 +38,11 @@ types: venv
 	$(VENV)/bin/mypy
 
 pytest: venv
-	$(SERVICES) $(PY) -m pytest -p no:randomly
+	$(SERVICES) $(PY) -m pytest -p no:randomly -m "not rehearsal"
 
 # The database-dependent tests again with SQLite as the default alias.
 pytest-sqlite: venv
-	$(SERVICES) env OPSKIT_TEST_DB=sqlite $(PY) -m pytest -m "django_db or sqlite" -q
+	$(SERVICES) env OPSKIT_TEST_DB=sqlite $(PY) -m pytest -m "(django_db or sqlite) and not rehearsal" -q
 
 $(DJ42_VENV)/.stamp: pyproject.toml
 	test -x $(DJ42_VENV)/bin/python || $(PYTHON) -m venv $(DJ42_VENV)
@@ -102,8 +102,20 @@ docs: venv docs-promtool
 	promtool check rules docs/ops/alerts.yml
 	cd docs/ops && promtool test rules alerts.test.yml
 # -- rehearsal (issue 10) --
+TEST_TARGETS += rehearsal
 
 test: $(TEST_TARGETS)
+
+# The production rehearsal (issue 10): the demo under gunicorn (4 workers) on
+# a temporary PostgreSQL database and a private redis-server, with load,
+# faults, hostile input and a soak, all on loopback, ~3-4 minutes. Writes
+# docs/rehearsal.md and docs/rehearsal.json, also when an assertion fails.
+# The soak drives wrk when it is installed, else the Python client.
+rehearsal: venv
+	@command -v wrk >/dev/null 2>&1 || { test "$$(id -u)" = 0 && command -v apt-get >/dev/null 2>&1 \
+		&& DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; } \
+		|| echo "rehearsal: wrk is not installed; the soak uses the Python client"
+	$(SERVICES) env OPSKIT_REHEARSAL_COMMAND="make rehearsal" $(PY) -m pytest -p no:randomly -m rehearsal -q tests/rehearsal
 
 $(BENCH_VENV)/.stamp: pyproject.toml bench/requirements.txt
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
