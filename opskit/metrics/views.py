@@ -12,13 +12,17 @@ belongs in a thread, not on an event loop.
 
 from __future__ import annotations
 
+import glob
 import hmac
 import ipaddress
+import os
 from functools import lru_cache
+from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from ..client import Network, client_address, parse_networks
 from ..conf import MetricsSettings, get_settings, on_reload
@@ -64,6 +68,27 @@ def is_allowed(request: HttpRequest) -> bool:
     return _token_ok(request, settings)
 
 
+def _settled(path: str) -> bool:
+    try:
+        return os.path.getsize(path) > 0
+    except OSError:  # removed since the glob (a dead worker's file)
+        return False
+
+
+class SettledFilesCollector(MultiProcessCollector):  # type: ignore[misc]
+    """prometheus-client's MultiProcessCollector, minus files still being created.
+
+    A worker creates its file and sizes it in two steps; a scrape between the
+    two read a 0-byte file and prometheus-client raised ``struct.error``,
+    failing the whole scrape (seen in the rehearsal). Such a file holds no
+    value yet, so leaving it out loses nothing.
+    """
+
+    def collect(self) -> Any:
+        files = glob.glob(os.path.join(self._path, "*.db"))
+        return self.merge([f for f in files if _settled(f)], accumulate=True)  # type: ignore[no-untyped-call]
+
+
 def scrape_registry() -> CollectorRegistry:
     """The registry to expose: the configured one, or the workers' files merged."""
     bundle = get_metrics()
@@ -71,13 +96,11 @@ def scrape_registry() -> CollectorRegistry:
         raise Http404("metrics are disabled")
     if not is_multiprocess():
         return bundle.registry
-    from prometheus_client.multiprocess import MultiProcessCollector
-
     from .collector import SystemCollector, multiprocess_dir
 
     registry = CollectorRegistry()
     path = multiprocess_dir()
-    MultiProcessCollector(registry, path=path)  # type: ignore[no-untyped-call]
+    SettledFilesCollector(registry, path=path)  # type: ignore[no-untyped-call]
     registry.register(SystemCollector(multiprocess_dir=path))
     return registry
 
