@@ -65,7 +65,8 @@ class OpsKitMiddleware:
     def _begin(self, request: HttpRequest) -> tuple[context.RequestRecord, Pipeline]:
         meta = request.META
         header_key = _request_id_meta_key()
-        request_id = valid_request_id(meta.get(header_key)) if header_key else None
+        incoming = meta.get(header_key) if header_key else None
+        request_id = valid_request_id(incoming) if incoming is not None else None
         record = context.RequestRecord(
             request_id or new_request_id(),
             normalize_method(request.method),
@@ -176,9 +177,13 @@ class OpsKitMiddleware:
         if self.async_mode:
             return self.__acall__(request)
         record, pipeline = self._begin(request)
-        token = context.activate(record)
+        token = _set_record(record)
         try:
-            response = self._started(record, request, pipeline)
+            response = (
+                self._started(record, request, pipeline)
+                if pipeline.started or pipeline.intercept
+                else None
+            )
             if response is None:
                 try:
                     response = self.get_response(request)  # type: ignore[assignment]
@@ -187,13 +192,17 @@ class OpsKitMiddleware:
                     raise
             return self._respond(record, request, response, pipeline)  # type: ignore[arg-type]
         finally:
-            context.deactivate(token)
+            _reset_record(token)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         record, pipeline = self._begin(request)
-        token = context.activate(record)
+        token = _set_record(record)
         try:
-            response = await self._astarted(record, request, pipeline)
+            response = (
+                await self._astarted(record, request, pipeline)
+                if pipeline.started or pipeline.intercept
+                else None
+            )
             if response is None:
                 try:
                     response = await self.get_response(request)  # type: ignore[misc]
@@ -202,7 +211,7 @@ class OpsKitMiddleware:
                     raise
             return self._respond(record, request, response, pipeline)
         finally:
-            context.deactivate(token)
+            _reset_record(token)
 
     # -- Django's hooks ------------------------------------------------------
 
@@ -221,6 +230,16 @@ class OpsKitMiddleware:
         record = getattr(request, "opskit", None)
         if record is not None:
             record.error_type = type(exception).__qualname__
+
+
+_set_record = context._record.set
+
+
+def _reset_record(token: Any) -> None:
+    try:
+        context._record.reset(token)
+    except ValueError:  # reset from another context: clearing is equivalent
+        context._record.set(None)
 
 
 @lru_cache(maxsize=1)
