@@ -66,9 +66,9 @@ FINDINGS: list[str] = [
     "A `/metrics` scrape that coincided with a worker creating one of its metric files "
     "(the first value of a kind of metric in a newly booted worker) failed inside "
     "prometheus-client's multi-process reader (`struct.error`: the file was still 0 bytes "
-    "long); seen once, after the worker replacement above. The view now answers 503 and "
-    "logs `opskit.internal`; Prometheus records one failed scrape and the next succeeds. "
-    "Worker recycling (`--max-requests`) makes such races routine.",
+    "long); seen once, after the worker replacement above. Fixed: opskit's multi-process "
+    "collector now leaves out files not yet sized (they hold no value), so such a scrape "
+    "succeeds (`tests/metrics/test_multiprocess_files.py`).",
     "On this shared 2-core machine (load average 8-10 from other jobs) the rate limiter's "
     "50 ms Redis timeout trips a few times per minute of load (`ratelimit.backend_down`, "
     "counted per scenario above): each time the request fails open and that worker's "
