@@ -262,6 +262,23 @@ def run_wsgi(path: str, n: int) -> float:
     return (time.process_time() - t0) / n * 1e6
 
 
+def _scope(path: str) -> dict[str, Any]:
+    """The ASGI scope of a plain GET, as a server would send it."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": [(b"host", b"testserver"), (b"user-agent", b"bench")],
+        "client": ("127.0.0.1", 1234),
+        "server": ("testserver", 80),
+    }
+
+
 def run_asgi(path: str, n: int) -> float:
     """Django's async request path: the middleware chain ASGIHandler runs.
 
@@ -276,19 +293,7 @@ def run_asgi(path: str, n: int) -> float:
     from django.core.handlers.asgi import ASGIHandler, ASGIRequest
 
     handler = ASGIHandler()  # loads the middleware in async mode
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "headers": [(b"host", b"testserver"), (b"user-agent", b"bench")],
-        "client": ("127.0.0.1", 1234),
-        "server": ("testserver", 80),
-    }
+    scope = _scope(path)
 
     async def many(count: int) -> None:
         for _ in range(count):
@@ -313,19 +318,7 @@ def run_asgi_full(path: str, n: int) -> float:
     from django.core.handlers.asgi import ASGIHandler
 
     app = ASGIHandler()
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "headers": [(b"host", b"testserver"), (b"user-agent", b"bench")],
-        "client": ("127.0.0.1", 1234),
-        "server": ("testserver", 80),
-    }
+    scope = _scope(path)
 
     async def one() -> None:
         status = 0
