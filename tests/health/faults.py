@@ -109,14 +109,17 @@ class FreezableProxy:
         self.frozen = True
 
     def thaw(self) -> None:
+        # Unfreeze first: a client that reconnects the moment its frozen
+        # socket is dropped must be forwarded, not parked on a new silent
+        # connection that no later thaw would drop (a flaky hang seen under load).
         with self.lock:
             stale, self.clients = self.clients, []
+            self.frozen = False
         for s in stale:
             with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
             with contextlib.suppress(OSError):
                 s.close()
-        self.frozen = False
 
     def close(self) -> None:
         self.closed = True
