@@ -6,16 +6,15 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from .stats import Figure
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def inproc(
-    variant: str, handler: str = "wsgi", path: str = "/sync/", n: int = 3000, repeats: int = 7
-) -> list[float]:
-    """CPU µs per request for one variant, from a fresh subprocess."""
+def run_inproc(variant: str, handler: str, path: str, n: int, *extra: str) -> Any:
+    """Run ``bench.inproc`` for one variant in a fresh process; its JSON answer."""
     out = subprocess.run(
         [
             sys.executable,
@@ -29,8 +28,7 @@ def inproc(
             path,
             "--n",
             str(n),
-            "--repeats",
-            str(repeats),
+            *extra,
         ],
         cwd=ROOT,
         capture_output=True,
@@ -38,8 +36,17 @@ def inproc(
         check=False,
     )
     if out.returncode != 0:
-        raise RuntimeError(f"bench.inproc {variant} failed:\n{out.stderr[-3000:]}")
-    return [float(x) for x in json.loads(out.stdout.strip().splitlines()[-1])]
+        raise RuntimeError(
+            f"bench.inproc {variant} {' '.join(extra)} failed:\n{out.stderr[-3000:]}"
+        )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def inproc(
+    variant: str, handler: str = "wsgi", path: str = "/sync/", n: int = 3000, repeats: int = 7
+) -> list[float]:
+    """CPU µs per request for one variant, from a fresh subprocess."""
+    return [float(x) for x in run_inproc(variant, handler, path, n, "--repeats", str(repeats))]
 
 
 def interleaved(variants: list[str], rounds: int, **kw: object) -> dict[str, list[float]]:

@@ -9,12 +9,10 @@ machine, same sink (a stream that discards what it is given).
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from typing import Any
 
 from ..stats import Figure, Record
-from ..util import ROOT, added, interleaved, ratio_verdict
+from ..util import added, interleaved, ratio_verdict, run_inproc
 
 VARIANTS = ["bare", "opskit-logging", "anchor-logging"]
 ANCHOR = "django-structlog+django-guid"
@@ -22,29 +20,7 @@ ANCHOR = "django-structlog+django-guid"
 
 def sample_lines(variant: str, handler: str, path: str, n: int = 50) -> dict[str, Any]:
     """The log lines a variant writes for ``n`` (+200 warm-up) requests."""
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.inproc",
-            "--variant",
-            variant,
-            "--handler",
-            handler,
-            "--path",
-            path,
-            "--n",
-            str(n),
-            "--sample-lines",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if out.returncode != 0:
-        raise RuntimeError(f"bench.inproc {variant} --sample-lines failed:\n{out.stderr[-3000:]}")
-    data: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    data: dict[str, Any] = run_inproc(variant, handler, path, n, "--sample-lines")
     return data
 
 
