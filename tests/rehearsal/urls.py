@@ -6,11 +6,18 @@ count.  ``/rehearsal/open/`` asks the same limiter (a generous limit) on
 every request: under a Redis fault it shows fail-open and the limiter's
 timeout without the cost of a page.  Both answer the worker's pid, so the
 rehearsal can tell that several workers shared one limit.
+
+``/rehearsal/limited/`` holds its worker for ``LIMITED_WORK`` seconds, as a
+real view's work would: a sync gunicorn worker that finishes a request
+accepts the next queued connection before its idle siblings wake, so on a
+busy machine a view answering in microseconds can be served by one worker
+alone, and "shared across workers" would go unmeasured.
 """
 
 from __future__ import annotations
 
 import os
+import time
 
 from demo.urls import handler404  # noqa: F401
 from demo.urls import urlpatterns as demo_urlpatterns
@@ -33,7 +40,18 @@ def _answer(request: HttpRequest) -> JsonResponse:
     )
 
 
-limited = ratelimit(rate=f"{settings.RATE_LIMIT}/h", key="ip", scope="rehearsal-limited")(_answer)
+#: Seconds a /rehearsal/limited/ request holds its worker (see above).
+LIMITED_WORK = 0.03
+
+
+def _work_then_answer(request: HttpRequest) -> JsonResponse:
+    time.sleep(LIMITED_WORK)
+    return _answer(request)
+
+
+limited = ratelimit(rate=f"{settings.RATE_LIMIT}/h", key="ip", scope="rehearsal-limited")(
+    _work_then_answer
+)
 open_ = ratelimit(rate="1000000/h", key="ip", scope="rehearsal-open")(_answer)
 
 urlpatterns: list[URLPattern | URLResolver] = [
