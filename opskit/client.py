@@ -97,22 +97,39 @@ def resolve_client_address(
     return str(client)
 
 
+#: Forwarding headers up to this length have their answer cached.
+_CACHED_HEADER_LENGTH = 256
+
+
+@lru_cache(maxsize=4096)
+def _resolved(remote: str, forwarded: str | None) -> str | None:
+    """:func:`resolve_client_address` under the settings' trusted proxies, cached.
+
+    The same (peer, header) pairs repeat all day; the bound (4,096 entries of
+    at most ``_CACHED_HEADER_LENGTH`` characters) caps what varied headers
+    from hostile clients can make it hold.
+    """
+    return resolve_client_address(remote, forwarded, _trusted()[0])
+
+
+on_reload(_resolved.cache_clear)
+
+
 def client_address(request_or_meta: Any) -> str | None:
     """The client's address for a request (or its ``META``), or ``None``."""
     meta: Mapping[str, Any] = getattr(request_or_meta, "META", request_or_meta)
     trusted, key = _trusted()
     remote = meta.get("REMOTE_ADDR")
+    if not isinstance(remote, str):
+        return None
     if not trusted:
-        # Fast path: nothing to walk. Still normalise/validate.
-        if not isinstance(remote, str):
-            return None
-        return resolve_client_address(remote, None, ())
+        return _resolved(remote, None)  # nothing to walk; still normalised
     forwarded = meta.get(key)
-    return resolve_client_address(
-        remote if isinstance(remote, str) else None,
-        forwarded if isinstance(forwarded, str) else None,
-        trusted,
-    )
+    if not isinstance(forwarded, str) or len(forwarded) > MAX_HEADER_LENGTH:
+        forwarded = None  # unreadable or oversized: the peer's address
+    elif len(forwarded) > _CACHED_HEADER_LENGTH:
+        return resolve_client_address(remote, forwarded, trusted)
+    return _resolved(remote, forwarded)
 
 
 def mask_address(address: str, ipv6_prefix: int = 64) -> str:

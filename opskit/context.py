@@ -45,7 +45,6 @@ class RequestRecord:
     __slots__ = (
         "request_id",
         "start",
-        "start_wall",
         "end",
         "method",
         "path",
@@ -65,7 +64,6 @@ class RequestRecord:
     def __init__(self, request_id: str, method: str = "", path: str = "") -> None:
         self.request_id = request_id
         self.start = time.perf_counter()
-        self.start_wall = time.time()
         self.end: float | None = None
         self.method = method
         self.path = path

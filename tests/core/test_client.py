@@ -71,3 +71,33 @@ def test_never_raises_and_only_returns_addresses(remote: str, fwd: str) -> None:
     out = resolve_client_address(remote, fwd, TRUST)
     if out is not None:
         ipaddress.ip_address(out)  # raises if anything but an address came out
+
+
+def test_cached_answers_follow_the_settings() -> None:
+    """The (peer, header) cache is cleared when TRUSTED_PROXIES changes."""
+    meta = {"REMOTE_ADDR": "10.9.9.9", "HTTP_X_FORWARDED_FOR": "192.0.2.46"}
+    with override_settings(OPSKIT={"TRUSTED_PROXIES": ["10.0.0.0/8"]}):
+        assert client_address(meta) == "192.0.2.46"
+        assert client_address(meta) == "192.0.2.46"  # from the cache
+    with override_settings(OPSKIT={"TRUSTED_PROXIES": []}):
+        assert client_address(meta) == "10.9.9.9"
+    with override_settings(OPSKIT={"TRUSTED_PROXIES": ["10.0.0.0/8"]}):
+        assert client_address(meta) == "192.0.2.46"
+
+
+@override_settings(OPSKIT={"TRUSTED_PROXIES": ["10.0.0.0/8"]})
+def test_long_headers_are_resolved_but_never_cached() -> None:
+    from opskit.client import _resolved
+
+    # 40 trusted hops then the client: longer than the cached length (256).
+    hops = ", ".join(["192.0.2.47", *[f"10.0.{i}.1" for i in range(40)]])
+    assert len(hops) > 256
+    meta = {"REMOTE_ADDR": "10.9.9.9", "HTTP_X_FORWARDED_FOR": hops}
+    before = _resolved.cache_info().currsize
+    # Only the rightmost MAX_HOPS (32) hops are walked, all trusted here:
+    # the leftmost examined one is the answer, as resolve_client_address says.
+    assert client_address(meta) == resolve_client_address("10.9.9.9", hops, TRUST)
+    assert _resolved.cache_info().currsize == before
+    meta["HTTP_X_FORWARDED_FOR"] = "x" * 5000  # oversized: the peer itself
+    assert client_address(meta) == "10.9.9.9"
+    assert client_address({"REMOTE_ADDR": 12345}) is None
