@@ -63,34 +63,43 @@ def _new_connection(alias: str, timeout: float) -> Any:
     return backend.DatabaseWrapper(settings_dict, alias)
 
 
-class DatabaseCheck(Check):
-    """``SELECT 1`` on a dedicated, persistent connection to one alias."""
+class _KeptConnectionCheck(Check):
+    """A check on a connection it keeps between runs (no connect per probe).
+
+    A kept connection that fails may just be stale (a server restart, an
+    idle timeout, a proxy dropping it), which says nothing about the
+    dependency: then one fresh connection decides.  Any failure closes it.
+    """
 
     component_type = "datastore"
+    #: The check's name is ``<prefix>.<alias>``.
+    prefix = ""
 
     def __init__(self, alias: str = "default", connect_timeout: float | None = None, **kw: Any):
-        kw.setdefault("name", f"db.{alias}")
+        kw.setdefault("name", f"{self.prefix}.{alias}")
         super().__init__(**kw)
         self.alias = alias
         self.connect_timeout = connect_timeout or DEFAULT_PROBE_TIMEOUT
-        self.connection: Any = None
-        #: Queries sent and connections opened (operational counters).
-        self.queries = 0
-        self.connects = 0
+
+    def _connected(self) -> bool:
+        raise NotImplementedError
+
+    def _probe(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
 
     def run(self) -> float | None:
-        reused = self.connection is not None and self.connection.connection is not None
+        reused = self._connected()
         try:
-            self._select_one()
+            self._probe()
         except Exception:
             self.close()
             if not reused:
                 raise
-            # The kept connection went stale (server restart, idle timeout,
-            # a proxy dropping it): that says nothing about the database, so
-            # one fresh connection decides.
             try:
-                self._select_one()
+                self._probe()
             except BaseException:
                 self.close()
                 raise
@@ -99,7 +108,23 @@ class DatabaseCheck(Check):
             raise
         return None
 
-    def _select_one(self) -> None:
+
+class DatabaseCheck(_KeptConnectionCheck):
+    """``SELECT 1`` on a dedicated, persistent connection to one alias."""
+
+    prefix = "db"
+
+    def __init__(self, alias: str = "default", connect_timeout: float | None = None, **kw: Any):
+        super().__init__(alias, connect_timeout, **kw)
+        self.connection: Any = None
+        #: Queries sent and connections opened (operational counters).
+        self.queries = 0
+        self.connects = 0
+
+    def _connected(self) -> bool:
+        return self.connection is not None and self.connection.connection is not None
+
+    def _probe(self) -> None:
         if self.connection is None:
             self.connection = _new_connection(self.alias, self.connect_timeout)
         conn = self.connection
@@ -138,7 +163,7 @@ class CacheCheck(Check):
         return None
 
 
-class RedisCheck(Check):
+class RedisCheck(_KeptConnectionCheck):
     """``PING`` on a dedicated client to a django-redis cache's server.
 
     The client has its own connect/read timeout and no retries, unlike the
@@ -146,13 +171,10 @@ class RedisCheck(Check):
     Redis frees the worker after ``connect_timeout`` instead of never.
     """
 
-    component_type = "datastore"
+    prefix = "redis"
 
     def __init__(self, alias: str = "default", connect_timeout: float | None = None, **kw: Any):
-        kw.setdefault("name", f"redis.{alias}")
-        super().__init__(**kw)
-        self.alias = alias
-        self.connect_timeout = connect_timeout or DEFAULT_PROBE_TIMEOUT
+        super().__init__(alias, connect_timeout, **kw)
         self.client: Any = None
         self.pings = 0
 
@@ -183,25 +205,10 @@ class RedisCheck(Check):
             kwargs["password"] = options["PASSWORD"]
         return redis.Redis.from_url(url, **kwargs)
 
-    def run(self) -> float | None:
-        reused = self.client is not None
-        try:
-            self._ping()
-        except Exception:
-            self.close()
-            if not reused:
-                raise
-            try:  # a stale connection (Redis restarted): one fresh try decides
-                self._ping()
-            except BaseException:
-                self.close()
-                raise
-        except BaseException:
-            self.close()
-            raise
-        return None
+    def _connected(self) -> bool:
+        return self.client is not None
 
-    def _ping(self) -> None:
+    def _probe(self) -> None:
         if self.client is None:
             self.client = self._client()
         self.pings += 1
