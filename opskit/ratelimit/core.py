@@ -277,16 +277,23 @@ class Limiter:
     def _prepare(
         self, request_or_key: HttpRequest | str
     ) -> tuple[RateLimitSettings, str | None, Decision | None]:
+        """Settings, identity, and the decision when no round trip is needed.
+
+        The decision is ``None`` exactly when Redis must decide.
+        """
         s = get_settings().RATELIMIT
         if isinstance(request_or_key, str):
-            return s, request_or_key, None
-        request = request_or_key
-        if self._exempt(request, s):
-            return s, None, Decision(True, False, "exempt", self.scope, None)
-        ident = self.key_func(request)
-        if ident is None:
-            return s, None, Decision(True, False, "exempt", self.scope, None)
-        return s, str(ident), None
+            ident: str = request_or_key
+        else:
+            if self._exempt(request_or_key, s):
+                return s, None, Decision(True, False, "exempt", self.scope, None)
+            key = self.key_func(request_or_key)
+            if key is None:
+                return s, None, Decision(True, False, "exempt", self.scope, None)
+            ident = str(key)
+        if not s.ENABLED:
+            return s, ident, Decision(True, False, "exempt", self.scope, ident)
+        return s, ident, None
 
     def _finish(self, s: RateLimitSettings, ident: str, reply: list[int]) -> Decision:
         limits = []
@@ -323,16 +330,13 @@ class Limiter:
         s, ident, early = self._prepare(request_or_key)
         if early is None:
             assert ident is not None
-            if not s.ENABLED:
-                early = Decision(True, False, "exempt", self.scope, ident)
+            backend = get_backend()
+            try:
+                reply = backend.run(self.keys(ident, s.KEY_PREFIX), self._args)
+            except Unavailable as exc:
+                early = self._failed(s, ident, backend, exc)
             else:
-                backend = get_backend()
-                try:
-                    reply = backend.run(self.keys(ident, s.KEY_PREFIX), self._args)
-                except Unavailable as exc:
-                    early = self._failed(s, ident, backend, exc)
-                else:
-                    early = self._finish(s, ident, reply)
+                early = self._finish(s, ident, reply)
         _report(early, None if isinstance(request_or_key, str) else request_or_key)
         return early
 
@@ -345,16 +349,13 @@ class Limiter:
         s, ident, early = self._prepare(request_or_key)
         if early is None:
             assert ident is not None
-            if not s.ENABLED:
-                early = Decision(True, False, "exempt", self.scope, ident)
+            backend = get_backend()
+            try:
+                reply = await backend.arun(self.keys(ident, s.KEY_PREFIX), self._args)
+            except Unavailable as exc:
+                early = self._failed(s, ident, backend, exc)
             else:
-                backend = get_backend()
-                try:
-                    reply = await backend.arun(self.keys(ident, s.KEY_PREFIX), self._args)
-                except Unavailable as exc:
-                    early = self._failed(s, ident, backend, exc)
-                else:
-                    early = self._finish(s, ident, reply)
+                early = self._finish(s, ident, reply)
         _report(early, None if isinstance(request_or_key, str) else request_or_key)
         return early
 

@@ -261,6 +261,18 @@ def test_disabled_admits_everything(settings: Any, rl_prefix: str) -> None:
     assert [c.get("/ip/").status_code for _ in range(5)] == [200] * 5
 
 
+async def test_disabled_decides_raw_keys_without_redis(settings: Any, rl_prefix: str) -> None:
+    """ENABLED=False: a raw key is exempt too, sync and async, keeping its identity."""
+    from opskit.ratelimit import adecide, decide
+
+    settings.OPSKIT = rl_settings(KEY_PREFIX=rl_prefix, ENABLED=False)
+    for d in [decide("login:alice", "1/h") for _ in range(3)] + [
+        await adecide("login:alice", "1/h") for _ in range(3)
+    ]:
+        assert (d.allowed, d.outcome, d.key) == (True, "exempt", "login:alice")
+        assert d.limits == ()
+
+
 def test_429_body_is_json_by_default() -> None:
     c = Client()
     for _ in range(3):
