@@ -125,6 +125,9 @@ $(BENCH_VENV)/.stamp: pyproject.toml bench/requirements.txt
 
 SUITE ?=
 bench: $(BENCH_VENV)/.stamp
+	@command -v valgrind >/dev/null 2>&1 || { test "$$(id -u)" = 0 && command -v apt-get >/dev/null 2>&1 \
+		&& DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind; } \
+		|| echo "bench: valgrind is not installed; the instructions suite will say so"
 	$(SERVICES) $(BENCH_VENV)/bin/python -m bench $(SUITE)
 
 clean:

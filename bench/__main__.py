@@ -75,7 +75,11 @@ def write(records: list[dict[str, Any]], meta: dict[str, Any]) -> None:
         "# Benchmarks\n\n"
         "Produced by `make bench` (one suite: `make bench SUITE=core`); every anchor "
         "package is measured in the same run as opskit, on the same machine. Figures "
-        "are the median with min–max over repeats. Baselines in *italics*.\n\n"
+        "are the median with min–max over repeats. Baselines in *italics*. CPU time "
+        "on a shared virtual machine is noisy; the `instructions` suite counts "
+        "instructions under valgrind's callgrind instead, which no neighbour's load "
+        "changes (instructions are not time: system calls and cache misses are not in "
+        "them).\n\n"
         f"Machine: {meta['machine']}; Python {meta['python']}; generated {meta['date']}.\n\n"
         + table(records)
     )
