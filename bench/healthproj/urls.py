@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import time
 from typing import Any
 
 from django.conf import settings
@@ -11,7 +13,13 @@ def noop(request: HttpRequest) -> HttpResponse:
     return HttpResponse(b'{"status":"pass"}', content_type="application/json")
 
 
-urlpatterns: list[Any] = [path("noop", noop)]
+def pid(request: HttpRequest) -> HttpResponse:
+    """The worker's pid, held 20 ms so concurrent warm-up requests reach every worker."""
+    time.sleep(0.02)
+    return HttpResponse(str(os.getpid()).encode(), content_type="text/plain")
+
+
+urlpatterns: list[Any] = [path("noop", noop), path("pid", pid)]
 
 if settings.VARIANT == "opskit":
     urlpatterns.append(path("", include("opskit.urls")))

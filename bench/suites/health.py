@@ -147,8 +147,7 @@ def _server(
             if time.monotonic() > end:
                 raise RuntimeError(f"gunicorn ({variant}) did not start")
             time.sleep(0.1)
-        for _ in range(10):  # both workers have served a request (imports done)
-            _get(port, "/noop", 5.0)
+        _warm(port, workers=2)
         yield port
     finally:
         with contextlib.suppress(ProcessLookupError):
@@ -159,6 +158,37 @@ def _server(
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(5)
+
+
+def _warm(port: int, workers: int, within: float = 30.0) -> None:
+    """Return once every worker has served a request (booted, imports done).
+
+    Sequential requests are not enough: a sync worker that has just
+    answered accepts the next connection before its idle siblings wake, so
+    one hot worker can serve them all while another is still booting, and
+    the first measured request would wait for that boot.
+    """
+    seen: set[bytes] = set()
+    end = time.monotonic() + within
+
+    def one() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5.0)
+        try:
+            conn.request("GET", "/pid", headers={"Host": "127.0.0.1"})
+            seen.add(conn.getresponse().read())
+        except (OSError, http.client.HTTPException):
+            pass
+        finally:
+            conn.close()
+
+    while len(seen) < workers:
+        if time.monotonic() > end:
+            raise RuntimeError(f"only workers {sorted(seen)} of {workers} answered")
+        threads = [threading.Thread(target=one) for _ in range(2 * workers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
 
 
 def _get(port: int, path: str, timeout: float) -> tuple[int, float]:

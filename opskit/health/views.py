@@ -223,11 +223,26 @@ def _quiet(response: HttpResponseBase) -> HttpResponseBase:
     return response
 
 
+def _arrived(request: HttpRequest) -> float:
+    """When the probe arrived, on ``time.monotonic()``'s clock.
+
+    That is when the core middleware started the request's record, so a
+    fresh worker's one-time set-up (the capabilities, the check runner)
+    counts against the deadline as it does against the caller's timeout;
+    without the record (the middleware not installed), now.
+    """
+    now = time.monotonic()
+    start = getattr(getattr(request, "opskit", None), "start", None)
+    if isinstance(start, float):
+        return now - max(0.0, time.perf_counter() - start)
+    return now
+
+
 def respond(
     request: HttpRequest, kind: str, only: str | None = None, staff: bool | None = False
 ) -> HttpResponseBase:
     """Answer a probe, blocking at most one budget (sync servers)."""
-    since = time.monotonic()
+    since = _arrived(request)
     probe = _parse(request, kind, only, staff)
     if isinstance(probe, HttpResponseBase):
         return _quiet(probe)
@@ -239,7 +254,7 @@ async def arespond(
     request: HttpRequest, kind: str, only: str | None = None, staff: bool | None = False
 ) -> HttpResponseBase:
     """Answer a probe on the event loop without blocking it while checks run."""
-    since = time.monotonic()
+    since = _arrived(request)
     probe = _parse(request, kind, only, staff)
     if isinstance(probe, HttpResponseBase):
         return _quiet(probe)

@@ -388,3 +388,30 @@ def test_health_results_reach_the_metrics_endpoint(health: Any) -> None:
     assert any(
         line.startswith('opskit_health_check_duration_seconds{check="bad"}') for line in lines
     )
+
+
+def test_deadline_counts_from_when_the_request_arrived(health: Any) -> None:
+    """A fresh worker's set-up before the probe code runs is inside the deadline."""
+    from django.test import RequestFactory
+
+    from opskit.context import RequestRecord
+    from opskit.health.views import respond
+
+    def wait(request: Any) -> float:
+        health(CHECKS=[sw("stuck")], DEADLINE=0.5)  # a fresh runner each time
+        get_runner()
+        slot_check("stuck").release.clear()
+        try:
+            t0 = time.monotonic()
+            assert respond(request, "ready").status_code == 503
+            return time.monotonic() - t0
+        finally:
+            slot_check("stuck").release.set()
+
+    late = RequestFactory().get("/readyz")
+    late.opskit = RequestRecord("r1")  # type: ignore[attr-defined]
+    late.opskit.start -= 0.3  # type: ignore[attr-defined]  # 0.3 s spent before the probe code
+    late_wait = wait(late)
+    bare_wait = wait(RequestFactory().get("/readyz"))  # no record: counts from now
+    assert 0.1 <= late_wait < 0.4, late_wait  # the 0.5 s budget minus the 0.3 s already spent
+    assert 0.45 <= bare_wait < 1.5, bare_wait
