@@ -147,7 +147,8 @@ def _server(
             if time.monotonic() > end:
                 raise RuntimeError(f"gunicorn ({variant}) did not start")
             time.sleep(0.1)
-        _warm(port, workers=2)
+        if variant not in _APPS:  # a Django project (the static callable has no /pid)
+            _warm(port, workers=2)
         yield port
     finally:
         with contextlib.suppress(ProcessLookupError):
