@@ -106,3 +106,28 @@ def test_drf_throttle_fail_closed_is_503(settings: Any, rl_prefix: str) -> None:
     r = View.as_view()(APIRequestFactory().get("/"))
     assert r.status_code == 503
     assert r.data["detail"].code == "rate_limiter_unavailable"
+
+
+@pytest.mark.redis
+async def test_reply_parser_is_the_one_this_run_tests() -> None:
+    """`make test` runs the suite with hiredis (Django 5.2) and without (4.2).
+
+    The limiter's own sync and async connections use hiredis's C parser
+    exactly when it is installed, so both runs exercise what they claim.
+    """
+    import os
+
+    import redis.utils
+
+    from opskit.ratelimit.core import get_backend
+
+    expected = os.environ.get("OPSKIT_TEST_HIREDIS")
+    if expected is not None:
+        assert redis.utils.HIREDIS_AVAILABLE is (expected == "1")
+    assert decide("parser", "100/s", scope="parser").outcome == "allowed"
+    assert (await adecide("parser", "100/s", scope="parser")).outcome == "allowed"
+    backend: Any = get_backend()
+    parsers = {type(backend._idle[-1]._parser), type(backend.apool().idle[-1]._parser)}
+    names = {p.__name__ for p in parsers}
+    assert len(names) == 2, names  # one sync, one async parser class
+    assert all(("Hiredis" in n) is redis.utils.HIREDIS_AVAILABLE for n in names), names
