@@ -63,6 +63,15 @@ def _new_connection(alias: str, timeout: float) -> Any:
     return backend.DatabaseWrapper(settings_dict, alias)
 
 
+def _close_quietly(resource: Any) -> None:
+    """Close a kept connection or client; one that fails to close is gone anyway."""
+    if resource is not None:
+        try:
+            resource.close()
+        except Exception:
+            pass
+
+
 class _KeptConnectionCheck(Check):
     """A check on a connection it keeps between runs (no connect per probe).
 
@@ -138,11 +147,7 @@ class DatabaseCheck(_KeptConnectionCheck):
 
     def close(self) -> None:
         conn, self.connection = self.connection, None
-        if conn is not None:
-            try:
-                conn.close()
-            except Exception:
-                pass
+        _close_quietly(conn)
 
 
 class CacheCheck(Check):
@@ -217,11 +222,7 @@ class RedisCheck(_KeptConnectionCheck):
 
     def close(self) -> None:
         client, self.client = self.client, None
-        if client is not None:
-            try:
-                client.close()
-            except Exception:
-                pass
+        _close_quietly(client)
 
 
 class DiskCheck(Check):
@@ -366,8 +367,4 @@ class CeleryBrokerCheck(Check):
 
     def close(self) -> None:
         client, self.client = self.client, None
-        if client is not None:
-            try:
-                client.close()
-            except Exception:
-                pass
+        _close_quietly(client)
