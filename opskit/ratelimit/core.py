@@ -377,13 +377,41 @@ def _as_list(methods: Sequence[str] | str) -> list[str]:
 
 
 _limiters: dict[tuple[Any, ...], Limiter] = {}
+_DECIDE_OPTIONS = ("key", "scope", "cost", "burst", "strict", "fail_open", "shadow")
 
 
-def _limiter(rate: str, kwargs: dict[str, Any]) -> Limiter:
-    cache_key = (rate, *sorted((k, _hashable(v)) for k, v in kwargs.items()))
+def class_limiter(cls: type[Any], **options: Any) -> Limiter:
+    """The limiter a class declares (``RateLimitMixin``, the DRF throttle), built once.
+
+    Reads the attributes both share; ``options`` adds the class's own.  The
+    limiter is kept on the class itself, so a subclass declares its own.
+    """
+    limiter: Limiter | None = cls.__dict__.get("_opskit_limiter")
+    if limiter is None:
+        limiter = Limiter(
+            cls.rate,
+            key=cls.key,
+            scope=cls.scope or f"{cls.__module__}.{cls.__qualname__}",
+            cost=cls.cost,
+            strict=cls.strict,
+            fail_open=cls.fail_open,
+            shadow=cls.shadow,
+            exempt_staff=cls.exempt_staff,
+            **options,
+        )
+        cls._opskit_limiter = limiter
+    return limiter
+
+
+def _limiter(rate: str, *options: Any) -> Limiter:
+    """The limiter of :func:`decide`/:func:`adecide` for these arguments, built once.
+
+    ``options`` are their keyword arguments in ``_DECIDE_OPTIONS`` order.
+    """
+    cache_key = (rate, *(_hashable(v) for v in options))
     limiter = _limiters.get(cache_key)
     if limiter is None:
-        limiter = Limiter(rate, **kwargs)
+        limiter = Limiter(rate, **dict(zip(_DECIDE_OPTIONS, options, strict=True)))
         if len(_limiters) > 1024:
             _limiters.clear()
         _limiters[cache_key] = limiter
@@ -413,18 +441,7 @@ def decide(
     With a request, exemptions and ``key`` apply; with a string, the string
     is the identity.  The limiter for each argument set is built once.
     """
-    limiter = _limiter(
-        rate,
-        {
-            "key": key,
-            "scope": scope,
-            "cost": cost,
-            "burst": burst,
-            "strict": strict,
-            "fail_open": fail_open,
-            "shadow": shadow,
-        },
-    )
+    limiter = _limiter(rate, key, scope, cost, burst, strict, fail_open, shadow)
     return limiter.decide(request_or_key)
 
 
@@ -441,18 +458,7 @@ async def adecide(
     shadow: bool | None = None,
 ) -> Decision:
     """The async twin of :func:`decide` (``redis.asyncio``, no thread hop)."""
-    limiter = _limiter(
-        rate,
-        {
-            "key": key,
-            "scope": scope,
-            "cost": cost,
-            "burst": burst,
-            "strict": strict,
-            "fail_open": fail_open,
-            "shadow": shadow,
-        },
-    )
+    limiter = _limiter(rate, key, scope, cost, burst, strict, fail_open, shadow)
     return await limiter.adecide(request_or_key)
 
 

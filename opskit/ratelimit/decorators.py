@@ -11,7 +11,7 @@ from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
 from ..extensions import report_internal_error
-from .core import DECLARED, Decision, ExemptFunc, Limiter
+from .core import DECLARED, Decision, ExemptFunc, Limiter, class_limiter
 from .keys import KeySpec
 from .responses import add_headers, error_response, limited_response
 
@@ -154,23 +154,9 @@ class RateLimitMixin:
 
     @classmethod
     def get_ratelimiter(cls) -> Limiter | None:
-        limiter: Limiter | None = cls.__dict__.get("_opskit_limiter")
-        if limiter is None and cls.rate is not None:
-            limiter = Limiter(
-                cls.rate,
-                key=cls.key,
-                scope=cls.scope or f"{cls.__module__}.{cls.__qualname__}",
-                methods=cls.methods,
-                cost=cls.cost,
-                burst=cls.burst,
-                strict=cls.strict,
-                fail_open=cls.fail_open,
-                shadow=cls.shadow,
-                exempt_staff=cls.exempt_staff,
-                block=cls.block,
-            )
-            cls._opskit_limiter = limiter  # type: ignore[attr-defined]
-        return limiter
+        if cls.rate is None:
+            return None
+        return class_limiter(cls, methods=cls.methods, burst=cls.burst, block=cls.block)
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         limiter = self.get_ratelimiter()

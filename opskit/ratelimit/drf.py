@@ -19,7 +19,7 @@ from typing import Any
 from rest_framework.exceptions import APIException  # type: ignore[import-untyped]
 from rest_framework.throttling import BaseThrottle  # type: ignore[import-untyped]
 
-from .core import DECLARED, Decision, Limiter
+from .core import DECLARED, Decision, Limiter, class_limiter
 from .keys import KeySpec
 
 __all__ = ["LimiterUnavailable", "OpsKitThrottle"]
@@ -50,22 +50,9 @@ class OpsKitThrottle(BaseThrottle):  # type: ignore[misc]
 
     @classmethod
     def get_ratelimiter(cls) -> Limiter:
-        limiter: Limiter | None = cls.__dict__.get("_opskit_limiter")
-        if limiter is None:
-            if cls.rate is None:
-                raise ValueError(f"{cls.__qualname__}.rate is not set")
-            limiter = Limiter(
-                cls.rate,
-                key=cls.key,
-                scope=cls.scope or f"{cls.__module__}.{cls.__qualname__}",
-                cost=cls.cost,
-                strict=cls.strict,
-                fail_open=cls.fail_open,
-                shadow=cls.shadow,
-                exempt_staff=cls.exempt_staff,
-            )
-            cls._opskit_limiter = limiter  # type: ignore[attr-defined]
-        return limiter
+        if cls.rate is None:
+            raise ValueError(f"{cls.__qualname__}.rate is not set")
+        return class_limiter(cls)
 
     def allow_request(self, request: Any, view: Any) -> bool:
         django_request = getattr(request, "_request", request)
