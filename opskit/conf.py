@@ -225,6 +225,9 @@ class HealthSettings:
     DETAILS: str = "when-authorized"
     #: A bearer token that shows details.
     TOKEN: str | None = None
+    #: Answer ``<readiness path>/<check>`` to anyone; by default one check's
+    #: status is a detail (token, proven loopback client or staff).
+    PUBLIC_CHECK_PATHS: bool = False
     #: Check specs; ``None`` derives them from DATABASES, CACHES and psutil.
     CHECKS: list[Any] | None = None
     DISK_PATHS: list[str] = field(default_factory=lambda: ["/"])
