@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from typing import Any
 
 import pytest
 from django.test import Client, override_settings
@@ -205,10 +206,15 @@ def test_server_proxy_header_handling_is_detected() -> None:
     assert server_rewrites_peer([*uv, "--forwarded-allow-ips="], {}, ()) is None
     assert server_rewrites_peer(uv, {"FORWARDED_ALLOW_IPS": ""}, ()) is None
     main = ["/x/site-packages/uvicorn/__main__.py", "app:application"]
-    assert "10.0.0.0/8" in (server_rewrites_peer(main, {"FORWARDED_ALLOW_IPS": "10.0.0.0/8"}, ()) or "")
+    assert "10.0.0.0/8" in (
+        server_rewrites_peer(main, {"FORWARDED_ALLOW_IPS": "10.0.0.0/8"}, ()) or ""
+    )
     worker = server_rewrites_peer(["gunicorn"], {}, ["uvicorn.workers"])
     assert worker is not None and "gunicorn" in worker
-    assert server_rewrites_peer(["gunicorn", "--forwarded-allow-ips", ""], {}, ["uvicorn.workers"]) is None
+    assert (
+        server_rewrites_peer(["gunicorn", "--forwarded-allow-ips", ""], {}, ["uvicorn.workers"])
+        is None
+    )
     assert server_rewrites_peer(["gunicorn"], {}, ["gunicorn.workers.sync"]) is None
     assert server_rewrites_peer(["manage.py"], {"FORWARDED_ALLOW_IPS": "*"}, ()) is not None
 
@@ -273,11 +279,11 @@ def _strict(hop: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     return addr
 
 
-def _in(addr: ipaddress.IPv4Address | ipaddress.IPv6Address, nets: tuple) -> bool:  # type: ignore[type-arg]
+def _in(addr: ipaddress.IPv4Address | ipaddress.IPv6Address, nets: tuple[Any, ...]) -> bool:
     return any(addr.version == n.version and addr in n for n in nets)
 
 
-def _chain_ends_at(peer: str, header: str | None, trusted: tuple) -> str | None:  # type: ignore[type-arg]
+def _chain_ends_at(peer: str, header: str | None, trusted: tuple[Any, ...]) -> str | None:
     """Where the real chain ends: the first hop from the right no proxy vouches for.
 
     Each trusted proxy writes its own peer as the right-most hop; the walk
@@ -309,7 +315,7 @@ def _chain_ends_at(peer: str, header: str | None, trusted: tuple) -> str | None:
 @settings(max_examples=400, deadline=None)
 @given(peer=st.sampled_from([*PROXIES, *OUTSIDE]), header=HEADERS, trusted=TRUSTED_SETS)
 def test_a_proxy_or_loopback_is_the_client_only_where_the_chain_ends(
-    peer: str, header: str | None, trusted: tuple  # type: ignore[type-arg]
+    peer: str, header: str | None, trusted: tuple[Any, ...]
 ) -> None:
     client = resolve_client(peer, header, trusted)
     if client.address is None:
