@@ -23,6 +23,7 @@ TITLES = {
     "test_database_faults": "3. Database faults",
     "test_hostile_input": "4. Hostile input",
     "test_soak": "5. Soak",
+    "test_hostile_forwarding_headers_gain_nothing": "9. Behind a reverse proxy",
 }
 
 #: Runs against builds with one protection switched off (by hand, never
