@@ -127,12 +127,15 @@ def _port_ok(port: str) -> bool:
     return 0 < len(port) <= 5 and port.isascii() and port.isdigit()
 
 
-@lru_cache(maxsize=8192)
 def _parse_ip(value: str) -> Address | None:
-    """One address, optionally with a port; anything else (zone ids too) is None.
+    """One address, optionally with a port; anything else (zone ids too) is None."""
+    # Long hops never reach the cache: 8,192 hostile 4 KB keys would be 32 MB.
+    return _parse_short(value) if len(value) <= 72 else None
 
-    Cached: the same few addresses repeat all day.
-    """
+
+@lru_cache(maxsize=8192)
+def _parse_short(value: str) -> Address | None:
+    """:func:`_parse_ip`, cached: the same few addresses repeat all day."""
     value = value.strip(" \t")
     if not value or len(value) > 64 or "%" in value:
         return None
