@@ -12,16 +12,22 @@ and no check names.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
+import subprocess
+import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from .conftest import HEALTH_TOKEN, Stack
+from .stack import DEMO, free_port, wait_port
 
 pytestmark = pytest.mark.rehearsal
 
@@ -151,3 +157,71 @@ def test_hostile_forwarding_headers_gain_nothing(
         "TRUSTED_PROXIES": "127.0.0.0/8, ::1/128",
         **{f"X-Forwarded-For: {k}": v for k, v in outcomes.items()},
     }
+
+
+@contextlib.contextmanager
+def uvicorn(stack: Stack, *flags: str) -> Iterator[tuple[int, Path]]:
+    """The demo under uvicorn (one process, the rehearsal's settings)."""
+    port = free_port()
+    tmp = Path(tempfile.mkdtemp(prefix="opskit-rehearsal-uvicorn-"))
+    (tmp / "metrics").mkdir()
+    env = {**stack.gunicorn.env, "PROMETHEUS_MULTIPROC_DIR": str(tmp / "metrics")}
+    log = tmp / "uvicorn.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "uvicorn", "demo.asgi:application"),
+                *("--host", "127.0.0.1", "--port", str(port), "--no-access-log", *flags),
+            ],
+            cwd=DEMO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_port(port, 30)
+        yield port, log
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+WARNING = "TRUSTED_PROXIES does not decide the client address"
+
+
+@pytest.mark.parametrize(
+    "flags", [(), ("--no-proxy-headers",)], ids=["default", "no-proxy-headers"]
+)
+def test_uvicorn_proxy_headers_are_reported_and_gain_nothing(
+    stack: Stack, flags: tuple[str, ...], scenario: dict[str, Any]
+) -> None:
+    """uvicorn applies X-Forwarded-For itself unless told not to: opskit says so."""
+    with uvicorn(stack, *flags) as (port, log):
+        p = ForwardingProxy(port)
+        try:
+            status, _, _ = p.get("/livez")
+            assert status == 200
+            for name, header in HOSTILE.items():
+                status, _, body = p.get("/metrics", {"X-Forwarded-For": header})
+                assert status == 403 and b"http_server" not in body, (flags, name, status)
+                status, headers, _ = p.get("/api/posts/?limit=1", {"X-Forwarded-For": header})
+                assert status == 200 and "server-timing" not in headers, (flags, name)
+        finally:
+            p.close()
+        direct = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+        try:
+            direct.request("GET", "/metrics")
+            assert direct.getresponse().status == 200  # loopback, no header: proven
+        finally:
+            direct.close()
+        text = log.read_text(errors="replace")
+    warned = WARNING in text
+    assert warned is (not flags), text[-2000:]
+    assert "INJECT" not in text
+    scenario["counts"][f"uvicorn {' '.join(flags) or '(default flags)'}"] = (
+        f"startup warning: {'yes' if warned else 'no'}; hostile X-Forwarded-For: 403 on /metrics"
+    )
