@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -188,6 +189,7 @@ def uvicorn(stack: Stack, *flags: str) -> Iterator[tuple[int, Path]]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 WARNING = "TRUSTED_PROXIES does not decide the client address"
