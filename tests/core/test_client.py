@@ -332,6 +332,7 @@ def test_a_proxy_or_loopback_is_the_client_only_where_the_chain_ends(
 
 PRIVILEGE = {
     "TRUSTED_PROXIES": ["127.0.0.0/8", "::1/128"],
+    "HEALTH": {"CHECKS": [{"check": "tests.health.checks_for_tests.Switch", "name": "db.default"}]},
     "QUERIES": {"SERVER_TIMING": True},
     "RATELIMIT": {"ALLOW_LIST": ["127.0.0.0/8", "::1/128"]},
 }
@@ -358,9 +359,12 @@ def test_a_header_the_chain_does_not_prove_grants_nothing(peer: str, header: str
     c = Client()
     metrics = c.get("/metrics", **extra)
     timing = c.get("/record/", **extra)
+    verbose = c.get("/readyz?verbose", **extra)
+    assert verbose.status_code == 200 and b"checks" not in verbose.content  # token only
     if granted:
         assert metrics.status_code == 200
         assert timing.has_header("Server-Timing")
+        assert c.get("/readyz/db.default", **extra).status_code == 200
         return
     assert metrics.status_code == 403, (peer, header)
     assert not timing.has_header("Server-Timing"), (peer, header)

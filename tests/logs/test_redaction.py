@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 from django.test import AsyncClient, Client, override_settings
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from .conftest import Captured
 
@@ -181,3 +183,25 @@ def test_redactor_rules() -> None:
     text = "GET '/pay?amount=5&next=/x' failed with token=abc and retry=3"
     assert r.text(text) == "GET '/pay?amount=[x]&next=[x]' failed with token=[x] and retry=3"
     assert Redactor([], [], [], "[x]").query("page=1") == "page=[x]"  # fails closed
+
+
+NAMES = st.text(alphabet=st.characters(blacklist_characters="&=#?%+", codec="utf-8"), max_size=12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    pairs=st.lists(st.tuples(NAMES, st.integers(0, 10**9)), max_size=8),
+    allow=st.lists(st.sampled_from(["page", "sort", "q", "x"]), max_size=3),
+)
+def test_only_allowed_values_survive(pairs: list[tuple[str, int]], allow: list[str]) -> None:
+    from opskit.redact import Redactor
+
+    r = Redactor(allow, ["token"], [], "[x]")
+    values = [f"VAL{n}Z{i}" for i, (_, n) in enumerate(pairs)]
+    query = "&".join(f"{name}={v}" for (name, _), v in zip(pairs, values, strict=True))
+    out = r.query(query)
+    url = r.url(f"https://h/p?{query}#{query}")
+    for (name, _), value in zip(pairs, values, strict=True):
+        kept = name.strip().lower() in allow and "token" not in name.lower()
+        assert (value in out) is kept, (name, out)
+        assert (value in url) is kept, (name, url)
