@@ -52,14 +52,15 @@ class LoggingSettings:
     LOG_USER_ID: bool = True
     #: Write ``client.address``; turn off for privacy.
     LOG_CLIENT_ADDRESS: bool = True
-    #: Write ``url.query``, with deny-listed parameters redacted.
+    #: Write ``url.query``; only ALLOW_PARAMS values are kept.
     LOG_QUERY_STRING: bool = False
     #: Longest ``url.path`` (and ``url.query``) written; longer ones are cut.
     MAX_PATH_LENGTH: int = 512
     #: Write ``user_agent.original``.
     LOG_USER_AGENT: bool = False
-    #: Request headers written as ``http.request.header.<name>``; deny-listed
-    #: ones (REDACT_HEADERS) are written as ``[redacted]``.
+    #: Request headers written as ``http.request.header.<name>``; those in
+    #: REDACT_HEADERS or named with a REDACT_PARAMS word are written as
+    #: ``[redacted]``, and a URL's query values (``Referer``) are redacted.
     LOG_HEADERS: list[str] = field(default_factory=list)
     #: Longest header value (and user agent) written.
     MAX_HEADER_LENGTH: int = 256
@@ -74,22 +75,51 @@ class LoggingSettings:
             "api-key",
             "x-auth-token",
             "x-csrftoken",
+            "x-amz-credential",
+            "x-amz-security-token",
         ]
     )
-    #: Query parameter names containing any of these words are redacted.
+    #: Words that make a name secret (a substring, any case): such a query
+    #: parameter, form field, cookie or header is always redacted, even when
+    #: listed in ALLOW_PARAMS.
     REDACT_PARAMS: list[str] = field(
         default_factory=lambda: [
             "password",
             "passwd",
+            "pwd",
+            "pass",
             "token",
+            "jwt",
+            "bearer",
             "secret",
             "api_key",
             "apikey",
             "key",
             "signature",
+            "sig",
             "session",
             "auth",
             "code",
+            "otp",
+            "pin",
+            "credential",
+        ]
+    )
+    #: Query parameters (exact names, any case) whose values are written in
+    #: ``url.query``, logged URLs (``Referer``) and Sentry events; every other
+    #: value is replaced by ``[redacted]``, its name kept.  ``q`` is not here:
+    #: search boxes receive e-mail addresses and names.
+    ALLOW_PARAMS: list[str] = field(
+        default_factory=lambda: [
+            "page",
+            "per_page",
+            "page_size",
+            "limit",
+            "offset",
+            "sort",
+            "order",
+            "ordering",
+            "format",
         ]
     )
     #: Share (0..1) of fast 2xx/3xx lines to keep; errors and slow requests
@@ -225,6 +255,9 @@ class HealthSettings:
     DETAILS: str = "when-authorized"
     #: A bearer token that shows details.
     TOKEN: str | None = None
+    #: Answer ``<readiness path>/<check>`` to anyone; by default one check's
+    #: status is a detail (token, proven loopback client or staff).
+    PUBLIC_CHECK_PATHS: bool = False
     #: Check specs; ``None`` derives them from DATABASES, CACHES and psutil.
     CHECKS: list[Any] | None = None
     DISK_PATHS: list[str] = field(default_factory=lambda: ["/"])

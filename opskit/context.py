@@ -52,6 +52,7 @@ class RequestRecord:
         "view",
         "user_id",
         "client_address",
+        "client_proven",
         "status",
         "error_type",
         "response_size",
@@ -71,6 +72,8 @@ class RequestRecord:
         self.view: str | None = None
         self.user_id: str | None = None
         self.client_address: str | None = None
+        #: Whether the peer chain proves ``client_address`` (privilege needs it).
+        self.client_proven = False
         self.status: int | None = None
         self.error_type: str | None = None
         self.response_size: int | None = None

@@ -20,7 +20,7 @@ from django.http.response import HttpResponseBase
 from django.utils.functional import LazyObject, empty
 
 from . import context
-from .client import client_address
+from .client import client_of
 from .conf import get_settings, on_reload
 from .extensions import Pipeline, get_extensions, report_internal_error
 from .ids import new_request_id, parse_traceparent, valid_request_id
@@ -72,7 +72,7 @@ class OpsKitMiddleware:
             normalize_method(request.method),
             request.path_info,
         )
-        record.client_address = client_address(meta)
+        record.client_address, record.client_proven = client_of(meta)
         traceparent = meta.get("HTTP_TRACEPARENT")
         if traceparent is not None:
             parsed = parse_traceparent(traceparent)

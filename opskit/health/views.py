@@ -4,13 +4,14 @@ The same code answers the core middleware's intercept (before
 ``ALLOWED_HOSTS``, sessions and authentication) and the routed views in
 ``opskit.urls``.  The public body is the status alone; the checks are shown
 only when asked for (``?verbose`` or an HTML page) and allowed by
-``HEALTH.DETAILS``.  Nothing from the request (Host, path, query) is ever
+``HEALTH.DETAILS``.  One check's status (``/readyz/<check>``) is a detail
+too: without that permission every name, real or not, gets the same 404, so
+check names cannot be probed.  Nothing from the request (Host, path, query) is ever
 written into a response.
 """
 
 from __future__ import annotations
 
-import hmac
 import html
 import json
 import time
@@ -22,6 +23,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllow
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
+from ..client import bearer_token_matches, loopback, proven_in
 from ..conf import HealthSettings, get_settings
 from .base import READY, STARTUP, Check, Result
 from .runner import FAIL, Slot, get_runner, overall
@@ -90,10 +92,8 @@ def _authorized(request: HttpRequest, s: HealthSettings, staff: bool | None) -> 
         return True
     if s.DETAILS != "when-authorized":
         return False  # "never", and any invalid value (opskit.E502)
-    if s.TOKEN:
-        given = request.META.get("HTTP_AUTHORIZATION", "")
-        if hmac.compare_digest(given.encode(), f"Bearer {s.TOKEN}".encode()):
-            return True
+    if bearer_token_matches(request, s.TOKEN):
+        return True
     if staff is None:  # a routed view: the authentication middleware has run
         try:
             user = getattr(request, "user", None)
@@ -101,6 +101,16 @@ def _authorized(request: HttpRequest, s: HealthSettings, staff: bool | None) -> 
         except Exception:  # the session store or user table is the outage
             return False
     return staff
+
+
+def _may_name_checks(request: HttpRequest, s: HealthSettings, staff: bool | None) -> bool:
+    """May this request ask for one check (``/readyz/<check>``)?
+
+    ``PUBLIC_CHECK_PATHS``, a loopback client the peer chain proves (the host
+    itself, e.g. ``kubectl exec``; never one a header merely names), or
+    whoever may see details.
+    """
+    return s.PUBLIC_CHECK_PATHS or proven_in(request, loopback()) or _authorized(request, s, staff)
 
 
 def _query(request: HttpRequest) -> tuple[bool, list[str]]:
@@ -135,6 +145,10 @@ def _parse(
         if only is not None:
             return _not_found()
         return _Probe(kind, [], details, as_html, head)
+    if only is not None and not _may_name_checks(request, s, staff):
+        # Before the name is looked up: a real check and a made-up one
+        # answer alike, so names cannot be probed.
+        return _not_found()
     group = STARTUP if kind == STARTUP else READY
     slots = get_runner().select(group, only, excluded)
     if slots is None:

@@ -20,11 +20,11 @@ import random
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote_plus
 
 from ..conf import REDACTED, get_settings
 from ..context import activate, deactivate
 from ..extensions import Extension, report_internal_error
+from ..redact import get_redactor
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -130,11 +130,12 @@ class RequestLogExtension(Extension):
         self._log_client = ls.LOG_CLIENT_ADDRESS
         self._log_query = ls.LOG_QUERY_STRING
         self._log_user_agent = ls.LOG_USER_AGENT
-        self._redact_words = tuple(w.lower() for w in ls.REDACT_PARAMS if w)
-        denied = {h.lower() for h in ls.REDACT_HEADERS}
+        self._redactor = redactor = get_redactor(
+            ls.ALLOW_PARAMS, ls.REDACT_PARAMS, ls.REDACT_HEADERS, REDACTED
+        )
         #: (META key, field name, redacted) for each header to log.
         self._headers = tuple(
-            (_meta_key(h), f"http.request.header.{h.lower()}", h.lower() in denied)
+            (_meta_key(h), f"http.request.header.{h.lower()}", redactor.secret_header(h))
             for h in ls.LOG_HEADERS
         )
         # Whether anything must be read from the request at all.
@@ -250,20 +251,14 @@ class RequestLogExtension(Extension):
         for key, name, redacted in self._headers:
             value = meta.get(key)
             if value is not None:
-                fields[name] = REDACTED if redacted else _to_str(value)[: self._max_header]
+                fields[name] = (
+                    REDACTED
+                    if redacted
+                    else self._redactor.header_value(_to_str(value)[: self._max_header])
+                )
 
     def redact_query(self, query: str) -> str:
-        """``query`` bounded, with the value of every deny-listed parameter replaced."""
+        """``query`` bounded, each value replaced unless its name is in ALLOW_PARAMS."""
         if len(query) > self._max_path:
             query = query[: self._max_path]
-        words = self._redact_words
-        parts = query.split("&")
-        for i, part in enumerate(parts):
-            name = part.partition("=")[0]
-            try:
-                lowered = unquote_plus(name).lower()
-            except Exception:
-                lowered = name.lower()
-            if any(w in lowered for w in words):
-                parts[i] = f"{name}={REDACTED}"
-        return "&".join(parts)
+        return self._redactor.query(query)

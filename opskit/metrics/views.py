@@ -2,8 +2,9 @@
 
 Metrics name routes, databases and error types, so the endpoint is closed by
 default: only loopback may read it until ``ALLOWED_IPS`` or ``BEARER_TOKEN``
-say otherwise.  The client address comes from :func:`opskit.client.client_address`,
-so behind a trusted proxy the real client is checked, not the proxy.
+say otherwise.  The address must be proven by the peer chain
+(:func:`opskit.client.proven_in`): behind a trusted proxy the real client is
+checked, never the proxy, and a header the chain cannot resolve opens nothing.
 
 The view is synchronous on purpose: building the exposition (and, in
 multi-process mode, reading every worker's files) is blocking work that
@@ -13,8 +14,6 @@ belongs in a thread, not on an event loop.
 from __future__ import annotations
 
 import glob
-import hmac
-import ipaddress
 import os
 from functools import lru_cache
 from typing import Any
@@ -24,8 +23,8 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from ..client import Network, client_address, parse_networks
-from ..conf import MetricsSettings, get_settings, on_reload
+from ..client import Network, bearer_token_matches, parse_networks, proven_in
+from ..conf import get_settings, on_reload
 from ..extensions import report_internal_error
 from .definitions import get_metrics, is_multiprocess
 
@@ -46,26 +45,11 @@ def _allowed_networks() -> tuple[Network, ...]:
 on_reload(_allowed_networks.cache_clear)
 
 
-def _token_ok(request: HttpRequest, settings: MetricsSettings) -> bool:
-    expected = settings.BEARER_TOKEN
-    if not expected:
-        return False
-    header = request.META.get("HTTP_AUTHORIZATION", "")
-    scheme, _, presented = header.partition(" ")
-    if scheme.lower() != "bearer" or not presented:
-        return False
-    return hmac.compare_digest(presented.strip().encode(), expected.encode())
-
-
 def is_allowed(request: HttpRequest) -> bool:
     """Whether this request may read the metrics (address or token)."""
-    settings = get_settings().METRICS
-    address = client_address(request)
-    if address is not None:
-        addr = ipaddress.ip_address(address)
-        if any(addr.version == n.version and addr in n for n in _allowed_networks()):
-            return True
-    return _token_ok(request, settings)
+    if proven_in(request, _allowed_networks()):
+        return True
+    return bearer_token_matches(request, get_settings().METRICS.BEARER_TOKEN)
 
 
 def _settled(path: str) -> bool:

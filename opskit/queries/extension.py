@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from ..client import Network, _in, _parse_ip, parse_networks
+from ..client import Network, parse_networks, proven_in
 from ..conf import get_settings, on_reload
 from ..extensions import Extension
 from .scope import new_request_stats
@@ -52,10 +52,7 @@ class QueriesExtension(Extension):
     def process_response(
         self, record: RequestRecord, request: HttpRequest, response: HttpResponseBase
     ) -> None:
-        if not self.server_timing or record.client_address is None:
-            return
-        addr = _parse_ip(record.client_address)
-        if addr is None or not _in(addr, _timing_networks()):
+        if not self.server_timing or not proven_in(record, _timing_networks()):
             return
         value = server_timing(record)
         existing = response.get("Server-Timing")

@@ -10,7 +10,7 @@ from django.core.exceptions import SynchronousOnlyOperation
 from django.http import HttpRequest
 from django.utils.module_loading import import_string
 
-from ..client import client_address, mask_address, parse_networks
+from ..client import client_address, mask_address, parse_networks, proven_in
 from ..conf import get_settings, on_reload
 
 __all__ = ["KeyFunc", "KeySpec", "allow_listed", "client_ip", "request_user", "resolve_key"]
@@ -129,14 +129,5 @@ on_reload(_allow_list.cache_clear)
 
 
 def allow_listed(request: HttpRequest) -> bool:
-    networks = _allow_list()
-    if not networks:
-        return False
-    record = getattr(request, "opskit", None)
-    address = getattr(record, "client_address", None) or client_address(request)
-    if address is None:
-        return False
-    import ipaddress
-
-    addr = ipaddress.ip_address(address)
-    return any(addr.version == n.version and addr in n for n in networks)
+    """Exempt only an address the peer chain proves (never an unresolved header)."""
+    return proven_in(request, _allow_list())

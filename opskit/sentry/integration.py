@@ -197,7 +197,7 @@ def event_processor(event: Event, hint: EventHint) -> Event:
 
 def _scrub(event: Event) -> None:
     logs = get_settings().LOGGING
-    scrub_event(event, logs.REDACT_HEADERS, logs.REDACT_PARAMS)
+    scrub_event(event, logs.REDACT_HEADERS, logs.REDACT_PARAMS, logs.ALLOW_PARAMS)
 
 
 def before_send(event: Event, hint: EventHint) -> Event | None:

@@ -26,7 +26,18 @@ PACKAGE = Path(opskit.__file__).parent
 CAPABILITIES = ("health", "logs", "metrics", "queries", "ratelimit", "sentry", "slow")
 #: The shared core every capability may import.
 CORE = frozenset(
-    {"apps", "checks", "client", "conf", "context", "extensions", "ids", "middleware", "signals"}
+    {
+        "apps",
+        "checks",
+        "client",
+        "conf",
+        "context",
+        "extensions",
+        "ids",
+        "middleware",
+        "redact",
+        "signals",
+    }
 )
 #: Modules whose third-party dependency reads Django settings when imported
 #: (Django REST framework's ``api_settings``): imported with settings named

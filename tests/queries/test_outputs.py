@@ -71,7 +71,7 @@ def test_server_timing_appends_to_an_existing_header() -> None:
     with override_settings(OPSKIT={"QUERIES": {"SERVER_TIMING": True}}):
         ext = QueriesExtension()
         record = RequestRecord("r" * 16)
-        record.client_address = "::1"
+        record.client_address, record.client_proven = "::1", True
         response = HttpResponse()
         response["Server-Timing"] = "cache;dur=1"
         ext.process_response(record, None, response)  # type: ignore[arg-type]

@@ -23,6 +23,11 @@ TITLES = {
     "test_database_faults": "3. Database faults",
     "test_hostile_input": "4. Hostile input",
     "test_soak": "5. Soak",
+    "test_hostile_forwarding_headers_gain_nothing": "9. Behind a reverse proxy",
+    "test_uvicorn_proxy_headers_are_reported_and_gain_nothing[default]": "9. uvicorn, default flags",
+    "test_uvicorn_proxy_headers_are_reported_and_gain_nothing[no-proxy-headers]": (
+        "9. uvicorn --no-proxy-headers"
+    ),
 }
 
 #: Runs against builds with one protection switched off (by hand, never

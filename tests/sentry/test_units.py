@@ -57,18 +57,21 @@ HEADERS = ["authorization", "cookie", "x-api-key", "x-csrftoken"]
 
 
 def test_scrub_query_string() -> None:
-    assert scrub_query_string("page=2&q=shoes", WORDS) == "page=2&q=shoes"
-    out = scrub_query_string("page=2&access_token=abc&API_KEY=x&empty=", WORDS)
-    assert out == "page=2&access_token=%5BFiltered%5D&API_KEY=%5BFiltered%5D&empty="
+    # An allow-list: only "page" keeps its value, a secret word wins over it.
+    assert scrub_query_string("page=2&q=shoes", WORDS, ["page"]) == f"page=2&q={FILTERED}"
+    out = scrub_query_string("page=2&access_token=abc&API_KEY=x&empty=", WORDS, ["page", "api_key"])
+    assert out == f"page=2&access_token={FILTERED}&API_KEY={FILTERED}&empty="
+    assert scrub_query_string("page=2", WORDS) == f"page={FILTERED}"  # no allow-list
     assert scrub_query_string("", WORDS) == ""
 
 
 def test_scrub_text() -> None:
     text = "<WSGIRequest: GET '/pay?amount=5&card_token=abc123&next=/x'>"
     assert (
-        scrub_text(text, WORDS)
+        scrub_text(text, WORDS, ["amount", "next"])
         == f"<WSGIRequest: GET '/pay?amount=5&card_token={FILTERED}&next=/x'>"
     )
+    assert scrub_text("retry with x=1 and token=2", WORDS) == f"retry with x=1 and token={FILTERED}"
     assert scrub_text("no pairs here", WORDS) == "no pairs here"
 
 
@@ -92,18 +95,18 @@ def test_scrub_event_everywhere() -> None:
         },
         "breadcrumbs": {"values": [{"data": {"http.query": "secret=1&a=2"}, "message": "m"}]},
     }
-    scrub_event(event, HEADERS, WORDS)
+    scrub_event(event, HEADERS, WORDS, ["page", "a"])
     r = event["request"]
     assert r["headers"] == {"Authorization": FILTERED, "X-Api-Key": FILTERED, "Accept": "json"}
     assert r["cookies"] == {"sessionid": FILTERED, "theme": FILTERED}
-    assert r["query_string"] == "code=%5BFiltered%5D&page=1"
+    assert r["query_string"] == f"code={FILTERED}&page=1"
     assert r["data"] == {"password": FILTERED, "title": "t"}
     assert r["env"] == {"HTTP_X_API_KEY": FILTERED, "REMOTE_ADDR": "1.2.3.4"}
     assert event["message"] == f"retry with password={FILTERED}"
     exc = event["exception"]["values"][0]
     assert exc["value"] == f"bad url /cb?code={FILTERED}"
     assert exc["stacktrace"]["frames"][0]["vars"] == {"url": f"/x?token={FILTERED}", "n": 3}
-    assert event["breadcrumbs"]["values"][0]["data"]["http.query"] == "secret=%5BFiltered%5D&a=2"
+    assert event["breadcrumbs"]["values"][0]["data"]["http.query"] == f"secret={FILTERED}&a=2"
 
 
 def test_cookies_kept_when_cookie_header_is_not_redacted() -> None:
