@@ -49,6 +49,10 @@ LOGGING = (
     else json_logging()
 )
 
+#: Read by gunicorn with ``-c python:tests.rehearsal.logging_app`` (it takes
+#: only the names it knows): the master's own lines in JSON too.
+logconfig_dict = json_logging()
+
 
 def ok(request: HttpRequest) -> HttpResponse:
     return HttpResponse(b"ok", content_type="text/plain")

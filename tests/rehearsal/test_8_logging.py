@@ -79,11 +79,15 @@ class Server:
 
     def command(self, workers: int, access_log: bool) -> list[str]:
         bind = f"127.0.0.1:{self.port}"
-        if self.kind == "gunicorn":
+        if self.kind.startswith("gunicorn"):
+            # gunicorn+logconfig: json_logging() as gunicorn's logconfig_dict
+            # too, so the master logs JSON (docs/logging.md).
+            config = ["-c", f"python:{APP}"] if self.kind == "gunicorn+logconfig" else []
             return [
                 sys.executable,
                 "-m",
                 "gunicorn",
+                *config,
                 "--bind",
                 bind,
                 "--workers",
@@ -279,11 +283,12 @@ def mix_plan(tag: str) -> list[tuple[str, str, dict[str, str]]]:
     return [("GET", path, {"X-Request-ID": f"mix-{tag}-{i:04d}"}) for i, path in enumerate(paths)]
 
 
-@pytest.mark.parametrize("kind", ["runserver", "gunicorn", "uvicorn"])
+@pytest.mark.parametrize("kind", ["runserver", "gunicorn", "gunicorn+logconfig", "uvicorn"])
 def test_one_line_per_request(kind: str, scenario: dict[str, Any]) -> None:
-    tag = f"{kind}-{os.urandom(3).hex()}"
+    tag = f"{kind.replace('+', '-')}-{os.urandom(3).hex()}"  # ids allow no "+"
     plan = mix_plan(tag)
-    with running(kind, workers=2 if kind == "gunicorn" else 1, access_log=True) as server:
+    gunicorn = kind.startswith("gunicorn")
+    with running(kind, workers=2 if gunicorn else 1, access_log=True) as server:
         results = run_load(server.port, plan, 4, 60.0)
         time.sleep(0.5)  # the last lines reach the file
         out = server.stdout.read_text(errors="replace").splitlines()
@@ -328,6 +333,8 @@ def test_one_line_per_request(kind: str, scenario: dict[str, Any]) -> None:
         + {
             "runserver": "manage.py runserver --noreload, json_logging().",
             "gunicorn": "2 workers, --access-logfile - (its access log on), json_logging().",
+            "gunicorn+logconfig": "the same, with logconfig_dict = json_logging() in gunicorn's "
+            "config: the master's lines are JSON too.",
             "uvicorn": "default flags (its access log on), json_logging().",
         }[kind]
     )
@@ -343,6 +350,8 @@ def test_one_line_per_request(kind: str, scenario: dict[str, Any]) -> None:
     if kind == "runserver":
         assert any("Starting development server" in line for line in banner)
     if kind != "gunicorn":
-        # gunicorn's master never loads Django: its own lines stay text on
-        # stderr.  runserver and uvicorn write nothing there.
+        # gunicorn's master never loads Django: without a logconfig_dict its
+        # own lines stay text on stderr.  The others write nothing there.
         assert not err, err[:5]
+    if kind == "gunicorn+logconfig":
+        assert any(r.get("message", "").startswith("Booting worker") for r in records)
