@@ -37,6 +37,11 @@ _PLAIN_CHARS = frozenset(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:@+<>[]()*,;~%#!?&^$|"
 )
 
+#: C0 controls and DEL as visible escapes (``\n`` -> ``\\n``, ESC -> ``\\x1b``).
+_CONTROL_ESCAPES = {
+    c: json.dumps(chr(c))[1:-1] if c in (9, 10, 13) else f"\\x{c:02x}" for c in (*range(32), 127)
+}
+
 
 def wants_colors(stream: IO[str] | None, colors: bool | None = None) -> bool:
     """``colors`` if given, else ``NO_COLOR`` / ``FORCE_COLOR``, else whether ``stream`` is a TTY."""
@@ -87,8 +92,9 @@ class ConsoleFormatter(JsonFormatter):
         level = str(data.get("level", ""))
         clock = str(data.get("time", ""))[11:23]  # HH:MM:SS.mmm (UTC)
         logger = str(data.get("logger", ""))
-        # One line per record: a message's own line breaks are escaped.
-        message = str(data.get("message", "")).replace("\r", "\\r").replace("\n", "\\n")
+        # One line per record, and no terminal escapes from a logged path:
+        # control characters in the message are written as escapes.
+        message = str(data.get("message", "")).translate(_CONTROL_ESCAPES)
         fields = [(k, _value(v)) for k, v in data.items() if k not in _HEAD and k not in _TAIL]
         if colors:
             head = (

@@ -85,7 +85,9 @@ def test_same_fields_as_json() -> None:
 
 def test_one_line_per_record_and_traceback_after() -> None:
     fmt = ConsoleFormatter(colors=False)
-    assert "\n" not in fmt.format(record("two\nlines", (), path="/a\r\nb"))
+    line = fmt.format(record("two\nlines \x1b[31mred", (), path="/a\r\n\x1b[2Jb"))
+    assert "\n" not in line and "\x1b" not in line  # no line break, no terminal escape
+    assert "two\\nlines \\x1b[31mred" in line and 'path="/a\\r\\n\\u001b[2Jb"' in line
     try:
         1 / 0  # noqa: B018
     except ZeroDivisionError:
