@@ -167,7 +167,7 @@ def _per_line_us(handler_class: str, lines: int) -> float:
 
 
 def rotation_record(quick: bool = False) -> Record:
-    rounds, lines = (3, 5000) if quick else (7, 20000)
+    rounds, lines = (3, 5000) if quick else (5, 10000)
     samples: dict[str, list[float]] = {name: [] for name in ROTATION_HANDLERS}
     for _ in range(rounds):  # interleaved: drift hits every handler alike
         for name, cls in ROTATION_HANDLERS.items():
