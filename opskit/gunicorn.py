@@ -18,6 +18,10 @@ have hooks of the same name)::
     # gunicorn.conf.py
     from opskit.gunicorn import child_exit, on_starting  # noqa: F401
     workers = 4
+    # Optional: the master's own lines ("Booting worker"...) in JSON too;
+    # the workers follow Django's LOGGING either way.
+    from opskit.logs import json_logging
+    logconfig_dict = json_logging()
 
 ``PROMETHEUS_MULTIPROC_DIR`` must be in the environment before gunicorn
 starts (prometheus-client reads it once, at import).  This module imports

@@ -6,6 +6,8 @@
 * ``opskit.W101`` the request logger writes nowhere (no handler, or levels above INFO).
 * ``opskit.W102`` ``REDACT_HEADERS`` lacks a credential header opskit redacts by default.
 * ``opskit.W103`` a ``SKIP_PATHS`` entry does not start with ``/`` (it never matches).
+* ``opskit.W104`` (deploy) a stdlib rotating file handler is configured: it loses
+  lines when several worker processes write and rotate the same files.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from django.core.checks import CheckMessage, Error, Warning
 
 from ..conf import LoggingSettings, get_settings
 
-__all__ = ["check_logging", "register_checks"]
+__all__ = ["check_logging", "check_rotating_handlers", "register_checks"]
 
 #: Headers that must stay on the deny-list (W102 when removed).
 CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "cookie", "set-cookie")
@@ -102,5 +104,47 @@ def check_logging(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     return errors
 
 
+def _all_handlers() -> list[logging.Handler]:
+    loggers: list[logging.Logger] = [logging.getLogger()]
+    loggers += [
+        lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)
+    ]
+    seen: dict[int, logging.Handler] = {}
+    for lg in loggers:
+        for h in lg.handlers:
+            seen.setdefault(id(h), h)
+    return list(seen.values())
+
+
+def check_rotating_handlers(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """W104: the stdlib's rotating handlers, which only one process may use.
+
+    Exact classes only: a subclass may have made rotation safe.  Deploy
+    checks, since ``runserver`` is one process and rotates safely.
+    """
+    from logging.handlers import RotatingFileHandler, TimedRotatingFileHandler
+
+    unsafe = (RotatingFileHandler, TimedRotatingFileHandler)
+    files = sorted(
+        {str(getattr(h, "baseFilename", "?")) for h in _all_handlers() if type(h) in unsafe}
+    )
+    if not files:
+        return []
+    return [
+        Warning(
+            f"LOGGING writes {', '.join(files)} with the standard library's rotating "
+            "handler: with several worker processes each one rotates files the others still "
+            "write, and lines are lost.",
+            hint=(
+                "Use opskit.logs.rotating_file_logging() (ConcurrentRotatingFileHandler, "
+                "pip install 'opskit[logfiles]'), or WatchedFileHandler with logrotate; "
+                "silence this if the files have exactly one writing process."
+            ),
+            id="opskit.W104",
+        )
+    ]
+
+
 def register_checks(register: Callable[..., Any]) -> None:
     register(check_logging, "opskit")
+    register(check_rotating_handlers, "opskit", deploy=True)

@@ -8,11 +8,19 @@ read before apps are ready).
 from __future__ import annotations
 
 import copy
+import importlib.util
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-__all__ = ["json_logging", "merge_logging", "rotating_file_logging"]
+from .servers import server_loggers
+
+__all__ = [
+    "CONCURRENT_HANDLER",
+    "json_logging",
+    "merge_logging",
+    "rotating_file_logging",
+]
 
 FORMATTER = "opskit_json"
 FILTER = "opskit_request_id"
@@ -21,19 +29,31 @@ HANDLER = "opskit_stdout"
 _FORMATTER_CFG = {"()": "opskit.logs.JsonFormatter"}
 _FILTER_CFG = {"()": "opskit.logs.RequestIdFilter"}
 
+#: The default handler of :func:`rotating_file_logging`: rotation by size
+#: that is safe with several processes writing the same files.
+CONCURRENT_HANDLER = "concurrent_log_handler.ConcurrentRotatingFileHandler"
+
 
 def _base(
-    level: str, handlers: dict[str, dict[str, Any]], django_request_level: str
+    level: str,
+    handlers: dict[str, dict[str, Any]],
+    django_request_level: str,
+    server_access_logs: bool,
+    formatter: Mapping[str, Any] = _FORMATTER_CFG,
 ) -> dict[str, Any]:
     names = list(handlers)
+    servers = server_loggers(keep_access=server_access_logs)
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {FILTER: dict(_FILTER_CFG)},
-        "formatters": {FORMATTER: dict(_FORMATTER_CFG)},
+        "filters": {FILTER: dict(_FILTER_CFG), **servers["filters"]},
+        "formatters": {FORMATTER: dict(formatter)},
         "handlers": handlers,
         "root": {"handlers": names, "level": level},
         "loggers": {
+            # The servers' access loggers silenced (or routed here), their
+            # error loggers routed here: see opskit.logs.servers.
+            **servers["loggers"],
             # Django's default config gives "django" a DEBUG-only console
             # handler and mail_admins; route it through ours instead, once.
             "django": {"handlers": [], "level": "INFO", "propagate": True},
@@ -41,9 +61,6 @@ def _base(
             # request line already carries; at ERROR it logs each unhandled
             # exception's traceback exactly once, with the request id.
             "django.request": {"level": django_request_level, "propagate": True},
-            # runserver's own text access line: the request line replaces it
-            # (its 4xx/5xx warnings still come through, as JSON).
-            "django.server": {"handlers": [], "level": "WARNING", "propagate": True},
             # The request line is INFO whatever the root level is.
             "opskit.request": {"level": "INFO", "propagate": True},
         },
@@ -56,6 +73,9 @@ def json_logging(
     stream: str = "ext://sys.stdout",
     existing: Mapping[str, Any] | None = None,
     django_request_level: str = "ERROR",
+    server_access_logs: bool = False,
+    format: Literal["json", "console"] = "json",
+    colors: bool | None = None,
 ) -> dict[str, Any]:
     """JSON lines on stdout with the request id on every record.
 
@@ -63,7 +83,23 @@ def json_logging(
     platform collects stdout).  ``level`` is the root level; the request line
     (``opskit.request``) is always at INFO.  With ``existing``, the result is
     ``merge_logging(existing, ...)``: your handlers, loggers and levels stay.
+
+    The servers' own access lines (runserver, gunicorn, uvicorn) are
+    silenced, since the request line says the same; ``server_access_logs=True``
+    keeps them, as JSON through the same handler.  Their error loggers always
+    come through, as JSON with the request id.
+
+    ``format="console"`` writes the same fields as one readable line per
+    record (:class:`~opskit.logs.console.ConsoleFormatter`), coloured on a
+    terminal (``colors`` forces it either way): for development.
     """
+    if format not in ("json", "console"):
+        raise ValueError(f"json_logging(format={format!r}): use 'json' or 'console'")
+    formatter: dict[str, Any] = dict(_FORMATTER_CFG)
+    if format == "console":
+        formatter = {"()": "opskit.logs.console.ConsoleFormatter", "stream": stream}
+        if colors is not None:
+            formatter["colors"] = colors
     handlers = {
         HANDLER: {
             "class": "logging.StreamHandler",
@@ -72,7 +108,7 @@ def json_logging(
             "filters": [FILTER],
         }
     }
-    config = _base(level, handlers, django_request_level)
+    config = _base(level, handlers, django_request_level, server_access_logs, formatter)
     return merge_logging(existing, config) if existing is not None else config
 
 
@@ -84,18 +120,34 @@ def rotating_file_logging(
     error_file: str = "error.log",
     max_bytes: int = 10 * 1024 * 1024,
     backup_count: int = 5,
-    handler_class: str = "logging.handlers.RotatingFileHandler",
+    handler_class: str = CONCURRENT_HANDLER,
     existing: Mapping[str, Any] | None = None,
     django_request_level: str = "ERROR",
+    server_access_logs: bool = False,
 ) -> dict[str, Any]:
     """JSON lines in ``<directory>/app.log`` and, ERROR and above, ``error.log``.
 
-    Files are opened on first write (``delay``), not when settings load.
-    ``RotatingFileHandler`` is only safe with one writing process: with
-    several gunicorn workers use ``handler_class="logging.handlers.
-    WatchedFileHandler"`` and rotate with logrotate (``max_bytes`` and
-    ``backup_count`` are then ignored).
+    Files are opened on first write, not when settings load.  The default
+    handler, concurrent-log-handler's ``ConcurrentRotatingFileHandler``
+    (``pip install 'opskit[logfiles]'``), takes a lock file beside each log
+    around every write and rotation, so any number of worker processes can
+    write and rotate the same files without losing or doubling a line: the
+    standard ``RotatingFileHandler`` cannot (each process rotates files the
+    others still write).  With external rotation (logrotate) use
+    ``handler_class="logging.handlers.WatchedFileHandler"`` (``max_bytes``
+    and ``backup_count`` are then ignored).  ``server_access_logs`` as in
+    :func:`json_logging`.
     """
+    if handler_class == CONCURRENT_HANDLER and (
+        importlib.util.find_spec("concurrent_log_handler") is None
+    ):
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            "rotating_file_logging() rotates with concurrent-log-handler, which is not "
+            "installed: pip install 'opskit[logfiles]' (or pass handler_class="
+            "'logging.handlers.WatchedFileHandler' and rotate with logrotate)."
+        )
     directory = Path(directory)
     common: dict[str, Any] = {
         "class": handler_class,
@@ -114,7 +166,7 @@ def rotating_file_logging(
             "level": "ERROR",
         },
     }
-    config = _base(level, handlers, django_request_level)
+    config = _base(level, handlers, django_request_level, server_access_logs)
     return merge_logging(existing, config) if existing is not None else config
 
 

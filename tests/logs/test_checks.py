@@ -85,3 +85,32 @@ def test_w103_skip_path_without_slash() -> None:
 
 def test_disabled_logging_is_not_checked() -> None:
     assert ids(ENABLED=False, SAMPLE_RATE=9.0) == []
+
+
+def test_w104_stdlib_rotating_handler(tmp_path: Any) -> None:
+    from logging.handlers import RotatingFileHandler, WatchedFileHandler
+
+    from concurrent_log_handler import ConcurrentRotatingFileHandler
+
+    from opskit.logs.checks import check_rotating_handlers
+
+    logger = logging.getLogger("tests.logs.rotating")
+    assert [m.id for m in check_rotating_handlers()] == []
+    safe = [
+        ConcurrentRotatingFileHandler(str(tmp_path / "a.log"), maxBytes=1024),
+        WatchedFileHandler(str(tmp_path / "b.log"), delay=True),
+    ]
+    unsafe = RotatingFileHandler(str(tmp_path / "c.log"), maxBytes=1024, delay=True)
+    try:
+        logger.handlers[:] = safe
+        assert [m.id for m in check_rotating_handlers()] == []
+        logger.addHandler(unsafe)
+        [msg] = check_rotating_handlers()
+        assert msg.id == "opskit.W104" and "c.log" in msg.msg
+        # A deploy check: `manage.py check --deploy` runs it, plain `check` does not.
+        assert "opskit.W104" in [m.id for m in checks.run_checks(include_deployment_checks=True)]
+        assert "opskit.W104" not in [m.id for m in checks.run_checks()]
+    finally:
+        for h in logger.handlers:
+            h.close()
+        logger.handlers[:] = []

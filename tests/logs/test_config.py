@@ -15,10 +15,19 @@ import pytest
 from django.test import Client
 
 from opskit.logs import json_logging, merge_logging, rotating_file_logging
+from opskit.logs.servers import ACCESS_LOGGERS, ERROR_LOGGERS
 
 STREAM = io.StringIO()  # target of "ext://tests.logs.test_config.STREAM"
 
-TOUCHED = ["", "django", "django.request", "opskit.request", "myapp"]
+TOUCHED = [
+    "",
+    "django",
+    "django.request",
+    "opskit.request",
+    "myapp",
+    *ACCESS_LOGGERS,
+    *ERROR_LOGGERS,
+]
 
 
 @pytest.fixture
