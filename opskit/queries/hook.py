@@ -47,7 +47,7 @@ def query_hook(
         return execute(sql, params, many, context)
     finally:
         try:
-            stats.add(sql, _clock() - start, context["connection"].alias)  # type: ignore[union-attr]
+            stats.add(sql, _clock() - start, context["connection"].alias, many)  # type: ignore[union-attr]
         except Exception as exc:  # never let accounting replace the query's outcome
             report_internal_error("query accounting", exc)
 
