@@ -38,7 +38,9 @@ _rules: tuple[tuple[str, bool], ...] | None = None
 
 
 def _dir(path: str) -> str:
-    return os.path.join(os.path.abspath(path), "")
+    """A directory with its trailing separator (a file stays a file)."""
+    path = os.path.abspath(path)
+    return path if os.path.isfile(path) else os.path.join(path, "")
 
 
 def installed_prefixes() -> set[str]:

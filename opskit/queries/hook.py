@@ -68,3 +68,7 @@ def install() -> None:
     connection_created.connect(_on_connection_created, dispatch_uid="opskit.queries.hook")
     for conn in connections.all(initialized_only=True):
         install_on(conn)
+    from ..conf import get_settings
+    from .eager import set_enabled
+
+    set_enabled(get_settings().QUERIES.UNUSED_EAGER_LOADS)

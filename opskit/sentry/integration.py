@@ -196,7 +196,7 @@ def custom_repr(value: Any) -> str | None:
     # No public "is evaluated" API: the result cache is what __repr__ reads.
     if getattr(value, "_result_cache", None) is not None:
         return None
-    model = value.model
+    model = getattr(value, "model", None)
     name = f"{model._meta.app_label}.{model.__name__}" if model is not None else "?"
     return f"<{type(value).__name__} of {name}, not evaluated>"
 
