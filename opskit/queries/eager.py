@@ -252,7 +252,6 @@ class EagerLoads:
             if loads is None:
                 return
             objs = nested
-            model = type(nested[0]) if nested else model
 
     def unused(self) -> list[UnusedEagerLoad]:
         return [UnusedEagerLoad(load) for load in self.loads.values() if not load.used]
