@@ -23,11 +23,18 @@ import os
 import site
 import sys
 import sysconfig
-from types import FrameType
+from types import CodeType, FrameType
 
 from ..conf import get_settings, on_reload
 
-__all__ = ["CallSite", "call_site", "format_site", "installed_prefixes", "is_installed"]
+__all__ = [
+    "CallSite",
+    "call_site",
+    "format_site",
+    "in_error_reporter",
+    "installed_prefixes",
+    "is_installed",
+]
 
 #: (filename, line number, function name)
 CallSite = tuple[str, int, str]
@@ -104,6 +111,51 @@ def _reset() -> None:
 
 
 on_reload(_reset)
+
+
+_reporter_codes: frozenset[CodeType] | None = None
+
+
+def _reporters() -> frozenset[CodeType]:
+    """Code objects of sentry-sdk's event building, once sentry-sdk is imported."""
+    global _reporter_codes
+    codes = _reporter_codes
+    if codes is not None:
+        return codes
+    if "sentry_sdk" not in sys.modules:
+        return frozenset()
+    try:
+        import sentry_sdk
+        from sentry_sdk.serializer import serialize
+        from sentry_sdk.utils import event_from_exception
+
+        found = (sentry_sdk.Client.capture_event, serialize, event_from_exception)
+        codes = frozenset(f.__code__ for f in found if hasattr(f, "__code__"))
+    except Exception:  # another sentry-sdk layout: nothing to recognise
+        codes = frozenset()
+    _reporter_codes = codes
+    return codes
+
+
+def in_error_reporter(start: int = 1) -> bool:
+    """Is an error reporter (sentry-sdk building or sending an event) on the stack?
+
+    Its queries (``repr()`` of frame variables, a lazy user) are not the
+    application's.  sentry-sdk's wrappers around the view (tracing) are not
+    event building and do not count.
+    """
+    codes = _reporters()
+    if not codes:
+        return False
+    try:
+        frame: FrameType | None = sys._getframe(start + 1)
+    except ValueError:
+        return False
+    while frame is not None:
+        if frame.f_code in codes:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def call_site(start: int = 1) -> CallSite | None:

@@ -19,12 +19,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from django.core.signals import got_request_exception
 from django.db import connections
 from django.db.backends.signals import connection_created
 
 from ..context import _record
 from ..extensions import report_internal_error
-from .stats import QueryStats
+from .stats import QueryStats, on_request_exception
 
 __all__ = ["install", "install_on", "query_hook"]
 
@@ -40,7 +41,7 @@ def query_hook(
     if record is None:
         return execute(sql, params, many, context)
     stats = record.db
-    if stats.__class__ is not QueryStats:
+    if stats.__class__ is not QueryStats and not isinstance(stats, QueryStats):
         return execute(sql, params, many, context)
     start = _clock()
     try:
@@ -66,6 +67,7 @@ def _on_connection_created(sender: Any, connection: Any, **kwargs: Any) -> None:
 def install() -> None:
     """READY hook: the hook on existing connections and on every new one."""
     connection_created.connect(_on_connection_created, dispatch_uid="opskit.queries.hook")
+    got_request_exception.connect(on_request_exception, dispatch_uid="opskit.queries.error")
     for conn in connections.all(initialized_only=True):
         install_on(conn)
     from ..conf import get_settings

@@ -19,10 +19,10 @@ from .. import context, signals
 from ..conf import QueriesSettings, get_settings
 from ..context import DBStats, RequestRecord
 from . import fingerprints as fp_mod
-from .callsite import CallSite, call_site, format_site, site_matches
+from .callsite import CallSite, call_site, format_site, in_error_reporter, site_matches
 from .fingerprints import Fingerprint
 
-__all__ = ["Entry", "NPlusOne", "QueryStats"]
+__all__ = ["Entry", "ErrorPathStats", "NPlusOne", "QueryStats"]
 
 logger = logging.getLogger("opskit.queries")
 
@@ -34,8 +34,9 @@ class Entry:
     """One fingerprint's repeats in a scope.
 
     ``batched`` counts the statements that belong to one bulk call
-    (``executemany``, the batches of ``bulk_create``/``bulk_update``): they
-    are in ``count`` (the query total) but never in the repeats of an N+1.
+    (``executemany``, the batches of ``bulk_create``/``bulk_update``) or to
+    an error reporter building its event: they are in ``count`` (the query
+    total) but never in the repeats of an N+1.
     ``check_at`` is the count at which the hot path looks again.
     """
 
@@ -245,9 +246,11 @@ class QueryStats(DBStats):
         the repeats so far that call's batches, and each further write of
         the shape is checked the same way; a loop of single writes
         (``.save()``, ``.create()``) is still a pattern.  Reads are never
-        batched by the ORM's bulk calls, so they are not checked.
+        batched by the ORM's bulk calls, so they are not checked.  A shape
+        that reaches it while sentry-sdk builds an event (``repr()`` of a
+        frame variable that queries) is discounted the same way.
         """
-        if entry.fp.write and _in_bulk_call():
+        if (entry.fp.write and _in_bulk_call()) or in_error_reporter(2):
             entry.batched = entry.count
             entry.check_at = entry.count + 1
             return
@@ -284,6 +287,8 @@ class QueryStats(DBStats):
     # -- reporting ---------------------------------------------------------
 
     def _slow_query(self, sql: str, fp: Fingerprint | None, duration: float, alias: str) -> None:
+        if in_error_reporter(2):
+            return
         self.slow_queries += 1
         if not self.report:
             return
@@ -451,6 +456,32 @@ class QueryStats(DBStats):
             "slow_queries": self.slow_queries,
             "slowest": self.slowest_query(),
         }
+
+
+class ErrorPathStats(QueryStats):
+    """A request's statistics once its view has raised (``got_request_exception``).
+
+    From then on each query's stack is checked for an error reporter
+    building its event: those queries are not the application's and are not
+    accounted at all (totals, N+1, slow queries).  The check costs a stack
+    walk per query, paid only on the error path; the hook sends ordinary
+    requests straight to :meth:`QueryStats.add`.
+    """
+
+    __slots__ = ()
+
+    def add(self, sql: str, duration: float, alias: str, many: bool = False) -> None:
+        if in_error_reporter(2):
+            return
+        super().add(sql, duration, alias, many)
+
+
+def on_request_exception(sender: Any, **kwargs: Any) -> None:
+    """``got_request_exception`` receiver: the request enters its error path."""
+    record = context.current()
+    stats = record.db if record is not None else None
+    if stats is not None and stats.__class__ is QueryStats:
+        stats.__class__ = ErrorPathStats
 
 
 _allow_cache: dict[int, tuple[QueriesSettings, frozenset[str], tuple[str, ...]]] = {}

@@ -109,9 +109,9 @@ def test_app_paths_take_an_installed_package_back(
     library: None, installed_package: ModuleType, events: dict[str, list[dict[str, Any]]]
 ) -> None:
     package_dir = str(Path(str(installed_package.__file__)).parent)
-    with override_settings(OPSKIT={"QUERIES": {"CALL_SITE_APP_PATHS": [package_dir]}}):
-        with monitor("import-job"):
-            installed_package.author_names(Book.objects.order_by("id"))
+    app_paths = {"QUERIES": {"CALL_SITE_APP_PATHS": [package_dir]}}
+    with override_settings(OPSKIT=app_paths), monitor("import-job"):
+        installed_package.author_names(Book.objects.order_by("id"))
     [found] = events["n_plus_one"]
     assert found["call_site"].startswith(os.path.relpath(str(installed_package.__file__)))
     assert (
@@ -135,9 +135,9 @@ def test_library_paths_skip_vendored_code(
     try:
         with monitor("job"):
             helper.titles(Book.objects.order_by("id"))
-        with override_settings(OPSKIT={"QUERIES": {"CALL_SITE_LIBRARY_PATHS": [str(vendored)]}}):
-            with monitor("job"):
-                helper.titles(Book.objects.order_by("id"))  # site:vendored
+        library_paths = {"QUERIES": {"CALL_SITE_LIBRARY_PATHS": [str(vendored)]}}
+        with override_settings(OPSKIT=library_paths), monitor("job"):
+            helper.titles(Book.objects.order_by("id"))  # site:vendored
     finally:
         sys.modules.pop("opskit_vendored_helper", None)
     first, second = (e["call_site"] for e in events["n_plus_one"])
