@@ -25,6 +25,16 @@ DJANGO_FETCH_ALL = QuerySet._fetch_all
 ON = {"QUERIES": {"UNUSED_EAGER_LOADS": True}}
 
 
+@pytest.fixture(autouse=True)
+def _settings_state() -> Iterator[None]:
+    """Leave the wrapper as the default settings want it (off) after each test."""
+    yield
+    from opskit.queries import eager
+
+    eager.set_enabled(False)
+    assert QuerySet._fetch_all is DJANGO_FETCH_ALL
+
+
 @pytest.fixture
 def unused() -> Iterator[list[dict[str, Any]]]:
     got: list[dict[str, Any]] = []
@@ -175,6 +185,21 @@ def test_off_by_default_and_nothing_installed(library: None, unused: list[dict[s
         assert QuerySet._fetch_all is not DJANGO_FETCH_ALL
     QueriesExtension()
     assert QuerySet._fetch_all is DJANGO_FETCH_ALL
+
+
+def test_monitor_scopes_report_too(library: None, unused: list[dict[str, Any]]) -> None:
+    from opskit.queries import monitor
+
+    with override_settings(OPSKIT=ON):
+        with monitor("nightly") as stats:
+            [b.title for b in Book.objects.select_related("author")]  # site:t_monitor
+        assert stats.record is not None
+        [found] = unused
+        assert found["call_site"] == site_of("t_monitor", HERE)
+        assert found["record"] is stats.record
+        with monitor("nightly"):
+            [b.author.name for b in Book.objects.select_related("author")]
+        assert len(unused) == 1
 
 
 def test_the_helper_installs_only_for_its_block(library: None) -> None:
