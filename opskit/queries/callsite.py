@@ -24,6 +24,7 @@ import site
 import sys
 import sysconfig
 from types import CodeType, FrameType
+from typing import Any
 
 from ..conf import get_settings, on_reload
 
@@ -113,32 +114,41 @@ def _reset() -> None:
 on_reload(_reset)
 
 
-_reporter_codes: frozenset[CodeType] | None = None
+#: (sentry-sdk imported?, code objects), rebuilt once sentry-sdk is imported.
+_reporter_codes: tuple[bool, frozenset[CodeType]] | None = None
 
 
 def _reporters() -> frozenset[CodeType]:
-    """Code objects of sentry-sdk's event building, once sentry-sdk is imported."""
-    global _reporter_codes
-    codes = _reporter_codes
-    if codes is not None:
-        return codes
-    if "sentry_sdk" not in sys.modules:
-        return frozenset()
-    try:
-        import sentry_sdk
-        from sentry_sdk.serializer import serialize
-        from sentry_sdk.utils import event_from_exception
+    """Code objects of error reporters building a report from frame variables.
 
-        found = (sentry_sdk.Client.capture_event, serialize, event_from_exception)
-        codes = frozenset(f.__code__ for f in found if hasattr(f, "__code__"))
-    except Exception:  # another sentry-sdk layout: nothing to recognise
-        codes = frozenset()
-    _reporter_codes = codes
+    Django's ``ExceptionReporter`` (the DEBUG 500 page, and the admin e-mail
+    whose text Django 4.2 builds on every error even without ``ADMINS``) and,
+    once it is imported, sentry-sdk's event building.
+    """
+    global _reporter_codes
+    sentry = "sentry_sdk" in sys.modules
+    cached = _reporter_codes
+    if cached is not None and cached[0] is sentry:
+        return cached[1]
+    from django.views.debug import ExceptionReporter
+
+    found: list[Any] = [ExceptionReporter.get_traceback_data]
+    if sentry:
+        try:
+            import sentry_sdk
+            from sentry_sdk.serializer import serialize
+            from sentry_sdk.utils import event_from_exception
+
+            found += [sentry_sdk.Client.capture_event, serialize, event_from_exception]
+        except Exception:  # another sentry-sdk layout: nothing more to recognise
+            pass
+    codes = frozenset(f.__code__ for f in found if hasattr(f, "__code__"))
+    _reporter_codes = (sentry, codes)
     return codes
 
 
 def in_error_reporter(start: int = 1) -> bool:
-    """Is an error reporter (sentry-sdk building or sending an event) on the stack?
+    """Is an error reporter (sentry-sdk building an event, Django's) on the stack?
 
     Its queries (``repr()`` of frame variables, a lazy user) are not the
     application's.  sentry-sdk's wrappers around the view (tracing) are not
