@@ -168,9 +168,10 @@ def _wrap_sampler(user: Callable[[dict[str, Any]], Any]) -> Callable[[dict[str, 
 
 
 #: The query monitor's pause while sentry-sdk builds an event (see
-#: :func:`event_processor`), ended by :func:`before_send`.
-_building: contextvars.ContextVar[contextvars.Token[Any] | None] = contextvars.ContextVar(
-    "opskit_sentry_building", default=None
+#: :func:`event_processor`), ended by :func:`before_send`: the token and the
+#: stand-in record it made current.
+_building: contextvars.ContextVar[tuple[contextvars.Token[Any], Any] | None] = (
+    contextvars.ContextVar("opskit_sentry_building", default=None)
 )
 
 _queryset_class: type | None = None
@@ -212,27 +213,34 @@ def _start_building(event: Event) -> None:
     """Hide the queries sentry-sdk runs while it finishes this event.
 
     Global event processors run first, before the SDK's and the scopes'
-    processors (the DjangoIntegration reads ``request.user``), the frame
-    variables' serialisation and ``before_send``, which ends the pause.  Only
-    when ``before_send`` is opskit's (it is unless you initialised the SDK
-    without it), so the pause always ends; an event that a later processor
-    of yours drops leaves it on until the request ends.
+    processors (the DjangoIntegration reads ``request.user``), the
+    serialisation and ``before_send``, which ends the pause.  Only when
+    ``before_send`` is opskit's (it is unless you initialised the SDK
+    without it), so the pause ends with the event; one that a later
+    processor of yours drops leaves it on until the next event or the end
+    of the request, never longer.
     """
-    if event.get("type") == "transaction" or _building.get() is not None:
+    if event.get("type") == "transaction":
         return
     import sentry_sdk
 
     if sentry_sdk.get_client().options.get("before_send") is not before_send:
         return
+    _end_building()  # a pause left by a dropped event
     token = context.hide_queries()
     if token is not None:
-        _building.set(token)
+        _building.set((token, context.current()))
 
 
 def _end_building() -> None:
-    token = _building.get()
-    if token is not None:
-        _building.set(None)
+    pending = _building.get()
+    if pending is None:
+        return
+    _building.set(None)
+    token, shadow = pending
+    # Only while the stand-in is still current: after its request ended
+    # (a dropped event on a reused thread) the token belongs to the past.
+    if context.current() is shadow:
         context.deactivate(token)
 
 

@@ -173,3 +173,31 @@ def test_custom_repr_never_evaluates(on: Callable[[], Any], executed: list[str])
     list(evaluated)
     assert custom_repr(evaluated) is None  # the SDK's repr shows the cached rows
     assert custom_repr(object()) is None
+
+
+def test_a_dropped_event_never_leaks_the_pause_into_another_scope(sentry_on: Any) -> None:
+    import sentry_sdk
+
+    from opskit import context
+    from opskit.queries import monitor
+    from tests.testapp.models import Author
+
+    sentry_on()
+
+    def drop(event: dict[str, Any], hint: Any) -> None:
+        return None
+
+    with monitor("first") as first:
+        with sentry_sdk.new_scope() as scope:
+            scope.add_event_processor(drop)
+            sentry_sdk.capture_message("dropped after opskit's processor")
+        # The pause is still on in this scope (documented) ...
+        Author.objects.filter(name="paused").exists()
+    assert first.count == 0
+    # ... and ends with it: the next scope keeps its own record and counts.
+    with monitor("second") as second:
+        record = context.current()
+        sentry_sdk.capture_message("sent")
+        assert context.current() is record
+        Author.objects.filter(name="counted").exists()
+    assert second.count == 1
