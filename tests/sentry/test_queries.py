@@ -158,13 +158,13 @@ def test_queries_while_sentry_builds_the_event_are_not_the_application_s(
     assert record.db.n_plus_one == 0
 
 
-def test_custom_repr_never_evaluates(on: Callable[[], Any], executed: list[str]) -> None:
+def test_custom_repr_never_evaluates(sentry_on: Any, executed: list[str]) -> None:
     import sentry_sdk
 
     from opskit.sentry import custom_repr
     from tests.testapp.models import Author
 
-    on()
+    sentry_on()  # the lean errors-only integration: no DjangoIntegration repr
     assert sentry_sdk.get_client().options["custom_repr"] is custom_repr
     lazy = Author.objects.filter(name="Zq-lazy")
     assert custom_repr(lazy) == "<QuerySet of testapp.Author, not evaluated>"
