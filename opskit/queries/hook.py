@@ -7,6 +7,9 @@ connection).  The wrapper finds its statistics through the request record's
 context variable, which follows the request across ``sync_to_async``, so
 sync views, async views and concurrent requests are all counted right.
 Outside a request or monitored scope it is one context-variable read.
+After the view raised, the request's statistics are an ``ErrorPathStats``
+(see :mod:`.stats`), reached through the same call; ordinary requests never
+take that branch.
 
 It is inserted *first* in ``execute_wrappers``: Django's own
 ``connection.execute_wrapper()`` context manager removes the *last* entry on

@@ -53,7 +53,7 @@ class Entry:
 
     @property
     def repeats(self) -> int:
-        """Executions outside bulk calls: what an N+1 is judged on."""
+        """Executions outside bulk calls and error reports: what an N+1 is judged on."""
         return self.count - self.batched
 
 
