@@ -228,6 +228,16 @@ class QueriesSettings:
     #: Add a ``Server-Timing`` header for clients in SERVER_TIMING_IPS.
     SERVER_TIMING: bool = False
     SERVER_TIMING_IPS: list[str] = field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
+    #: Path prefixes whose frames are library code for call sites, on top of
+    #: the standard library, site-packages and the virtualenv (vendored code,
+    #: a monorepo's shared packages).
+    CALL_SITE_LIBRARY_PATHS: list[str] = field(default_factory=list)
+    #: Path prefixes whose frames are the application's even inside an
+    #: installed directory (your package installed non-editable).
+    CALL_SITE_APP_PATHS: list[str] = field(default_factory=list)
+    #: Report ``select_related`` / ``prefetch_related`` loads never read (opt
+    #: in: it instruments Django's related descriptors while on).
+    UNUSED_EAGER_LOADS: bool = False
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,23 @@ thread-local cannot promise under ASGI.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
+import copy
 import time
+from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["DBStats", "RequestRecord", "activate", "current", "deactivate", "get_request_id"]
+__all__ = [
+    "DBStats",
+    "RequestRecord",
+    "activate",
+    "current",
+    "deactivate",
+    "get_request_id",
+    "hide_queries",
+    "queries_hidden",
+]
 
 
 class DBStats:
@@ -125,3 +137,32 @@ def deactivate(token: contextvars.Token[RequestRecord | None]) -> None:
         # Reset from another context (an async generator finishing on a
         # different task): clearing is the safe equivalent.
         _record.set(None)
+
+
+def hide_queries() -> contextvars.Token[RequestRecord | None] | None:
+    """Keep the queries that follow out of the current record until :func:`deactivate`.
+
+    For work that runs in the request's context but is not the application's:
+    sentry-sdk building an event (``repr()`` of a QuerySet in a frame's
+    variables, a lazy user) and opskit's own reports.  The record stays
+    current, as a copy without ``db`` (ids, route and tags read the same),
+    so the query hook's cost is unchanged.  ``None`` when there is nothing
+    to hide.
+    """
+    record = _record.get()
+    if record is None or record.db is None:
+        return None
+    shadow = copy.copy(record)
+    shadow.db = None
+    return _record.set(shadow)
+
+
+@contextlib.contextmanager
+def queries_hidden() -> Iterator[None]:
+    """:func:`hide_queries` for a block."""
+    token = hide_queries()
+    try:
+        yield
+    finally:
+        if token is not None:
+            deactivate(token)

@@ -19,6 +19,7 @@ __all__ = [
     "send",
     "slow_query",
     "slow_request",
+    "unused_eager_load",
 ]
 
 #: A rate-limit decision. Args: ``scope`` (str), ``outcome`` ("allowed",
@@ -37,6 +38,12 @@ slow_query = Signal()
 #: ``count``, ``duration`` (seconds in total), ``sql``, ``call_site``,
 #: ``record``.
 n_plus_one_detected = Signal()
+
+#: A ``select_related`` / ``prefetch_related`` load never read in a request
+#: or task (``QUERIES.UNUSED_EAGER_LOADS``). Args: ``kind``
+#: ("select_related" or "prefetch_related"), ``model`` ("app.Model"),
+#: ``lookup``, ``call_site``, ``record``.
+unused_eager_load = Signal()
 
 #: A request over its slow threshold. Args: ``threshold`` (seconds),
 #: ``duration`` (seconds), ``record``.

@@ -13,6 +13,12 @@ Variants:
 * ``fp-hit``: inside a scope, fingerprint cache hit (ORM queries repeat their SQL).
 * ``fp-miss``: every statement's SQL is new (baseline: the same SQL, no hook).
 * ``debug``: Django's debug cursor (``connection.queries``, as with ``DEBUG=True``).
+* ``fp-hit+eager``: ``fp-hit`` with ``UNUSED_EAGER_LOADS`` on and a request
+  tracked: the query hook's path must not change.
+
+The unused-eager-load report is measured per QuerySet evaluation (the
+ORM's ``_fetch_all``, where it lives), off and on, in the same rounds:
+``select_related`` over 50 rows and ``prefetch_related`` of 10 x 5 rows.
 """
 
 from __future__ import annotations
@@ -44,12 +50,38 @@ def _child(rounds: int, n: int) -> dict[str, list[float]]:
         USE_TZ=True,
     )
     django.setup()
-    from django.db import connection
+    from django.db import connection, models
 
     from opskit import context
     from opskit.conf import get_settings
+    from opskit.queries import eager
     from opskit.queries.hook import query_hook
     from opskit.queries.stats import QueryStats
+
+    class BenchA(models.Model):
+        name = models.CharField(max_length=20)
+
+        class Meta:
+            app_label = "opskit"
+
+        def __str__(self) -> str:
+            return self.name
+
+    class BenchB(models.Model):
+        a = models.ForeignKey(BenchA, on_delete=models.CASCADE, related_name="bs")
+
+        class Meta:
+            app_label = "opskit"
+
+        def __str__(self) -> str:
+            return str(self.pk)
+
+    with connection.schema_editor() as editor:
+        editor.create_model(BenchA)
+        editor.create_model(BenchB)
+    for i in range(10):
+        a = BenchA.objects.create(name=f"a{i}")
+        BenchB.objects.bulk_create([BenchB(a=a) for _ in range(5)])
 
     with connection.cursor() as c:
         c.execute("CREATE TABLE bench_t (id integer primary key, name text, n integer)")
@@ -64,14 +96,42 @@ def _child(rounds: int, n: int) -> dict[str, list[float]]:
         unique_counter[0] += n
         return [SQL.replace('"n" FROM', f'"n" AS c{base + i} FROM') for i in range(n)]
 
+    def run_orm(variant: str) -> float:
+        """Microseconds per QuerySet evaluation (select_related, prefetch_related)."""
+        connection.execute_wrappers[:] = []
+        connection.force_debug_cursor = False
+        on = variant.endswith("-on")
+        eager.set_enabled(on)
+        state = eager.begin() if on else None
+        loops = max(1, n // 20)
+        try:
+            t0 = time.process_time()
+            for _ in range(loops):
+                if variant.startswith("select"):
+                    list(BenchB.objects.select_related("a"))
+                else:
+                    list(BenchA.objects.prefetch_related("bs"))
+            elapsed = time.process_time() - t0
+        finally:
+            if state is not None:
+                eager.end(state)
+            eager.set_enabled(False)
+        return elapsed / loops * 1e6
+
     def run(variant: str) -> float:
+        if variant.startswith(("select-", "prefetch-")):
+            return run_orm(variant)
         hook = variant not in ("none", "none-miss", "debug")
         connection.execute_wrappers[:] = [query_hook] if hook else []
         connection.force_debug_cursor = variant == "debug"
         connection.queries_log.clear()
         sqls = unique_sqls() if variant in ("fp-miss", "none-miss") else [SQL] * n
         token = None
-        if variant in ("count+time", "fp-hit", "fp-miss"):
+        eager_state = None
+        if variant == "fp-hit+eager":
+            eager.set_enabled(True)
+            eager_state = eager.begin()
+        if variant in ("count+time", "fp-hit", "fp-miss", "fp-hit+eager"):
             record = context.RequestRecord("bench")
             record.db = QueryStats(
                 record, settings=count_only if variant == "count+time" else settings_q
@@ -90,9 +150,25 @@ def _child(rounds: int, n: int) -> dict[str, list[float]]:
             cursor.close()
             if token is not None:
                 context.deactivate(token)
+            if eager_state is not None:
+                eager.end(eager_state)
+                eager.set_enabled(False)
         return elapsed / n * 1e6
 
-    variants = ["none", "idle", "count+time", "fp-hit", "none-miss", "fp-miss", "debug"]
+    variants = [
+        "none",
+        "idle",
+        "count+time",
+        "fp-hit",
+        "fp-hit+eager",
+        "none-miss",
+        "fp-miss",
+        "debug",
+        "select-off",
+        "select-on",
+        "prefetch-off",
+        "prefetch-on",
+    ]
     for v in variants:  # warm-up (and fill the fingerprint cache for fp-hit)
         run(v)
     out: dict[str, list[float]] = {v: [] for v in variants}
@@ -164,6 +240,26 @@ def run(quick: bool = False) -> list[Record]:
             target="≤ 10 µs",
             verdict=verdict(miss, 10.0, False),
             notes=f"SQLite in-memory, {n} queries per sample, {rounds} interleaved rounds",
+            **common,
+        ),
+        Record(
+            metric="Added per query: fingerprint cache hit with UNUSED_EAGER_LOADS on",
+            opskit=Figure.of(_added(s["fp-hit+eager"], base)),
+            baseline={"same, UNUSED_EAGER_LOADS off (fp-hit)": hit},
+            notes="the query hook does not read the eager-load state: same path",
+            **common,
+        ),
+        Record(
+            metric="Unused eager loads on: added per select_related evaluation (50 rows)",
+            opskit=Figure.of(_added(s["select-on"], s["select-off"])),
+            baseline={"evaluation, feature off (absolute)": Figure.of(s["select-off"])},
+            notes="off is Django's own QuerySet._fetch_all: nothing installed",
+            **common,
+        ),
+        Record(
+            metric="Unused eager loads on: added per prefetch_related evaluation (10 x 5 rows)",
+            opskit=Figure.of(_added(s["prefetch-on"], s["prefetch-off"])),
+            baseline={"evaluation, feature off (absolute)": Figure.of(s["prefetch-off"])},
             **common,
         ),
     ]

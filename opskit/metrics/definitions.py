@@ -75,6 +75,7 @@ METRIC_NAMES: tuple[str, ...] = (
     "opskit_db_queries_total",
     "opskit_db_slow_queries_total",
     "opskit_db_n_plus_one_total",
+    "opskit_db_unused_eager_loads_total",
     "opskit_ratelimit_decisions_total",
     "opskit_health_check_status",
     "opskit_health_check_duration_seconds",
@@ -193,6 +194,12 @@ class Metrics:
             ["alias"],
             registry=None,
         )
+        self.db_unused_eager_loads = Counter(
+            "opskit_db_unused_eager_loads_total",
+            "select_related / prefetch_related loads never read (QUERIES.UNUSED_EAGER_LOADS).",
+            ["kind"],
+            registry=None,
+        )
         self.ratelimit_decisions = Counter(
             "opskit_ratelimit_decisions_total",
             "Rate-limit decisions by limit scope and outcome.",
@@ -240,6 +247,7 @@ class Metrics:
             self.db_queries,
             self.db_slow_queries,
             self.db_n_plus_one,
+            self.db_unused_eager_loads,
             self.ratelimit_decisions,
             self.health_status,
             self.health_duration,

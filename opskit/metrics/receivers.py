@@ -61,6 +61,17 @@ def on_n_plus_one(sender: Any, **kwargs: Any) -> None:
         report_internal_error("metrics n_plus_one_detected", exc)
 
 
+def on_unused_eager_load(sender: Any, **kwargs: Any) -> None:
+    try:
+        m = get_metrics()
+        if m is not None:
+            kind = kwargs.get("kind")
+            label = kind if kind in ("select_related", "prefetch_related") else "other"
+            m.db_unused_eager_loads.labels(label).inc()
+    except Exception as exc:
+        report_internal_error("metrics unused_eager_load", exc)
+
+
 def on_slow_request(sender: Any, **kwargs: Any) -> None:
     try:
         m = get_metrics()
@@ -79,3 +90,6 @@ def connect() -> None:
     signals.slow_query.connect(on_slow_query, dispatch_uid="opskit.metrics.slow_query")
     signals.n_plus_one_detected.connect(on_n_plus_one, dispatch_uid="opskit.metrics.n_plus_one")
     signals.slow_request.connect(on_slow_request, dispatch_uid="opskit.metrics.slow_request")
+    signals.unused_eager_load.connect(
+        on_unused_eager_load, dispatch_uid="opskit.metrics.unused_eager_load"
+    )

@@ -1,12 +1,14 @@
 """The query monitor: per-request query statistics on every alias, N+1 and slow queries.
 
 Public API: :func:`monitor` (commands, tasks, scripts), the test helpers
-:func:`assert_max_queries` and :func:`assert_no_n_plus_one`,
+:func:`assert_max_queries`, :func:`assert_no_n_plus_one` and
+:func:`assert_no_unused_eager_loads`,
 :func:`fingerprint`, and :class:`QueryStats` (what ``record.db`` holds).
 """
 
 from __future__ import annotations
 
+from .eager import UnusedEagerLoad, assert_no_unused_eager_loads
 from .fingerprints import Fingerprint, fingerprint, normalize
 from .scope import monitor
 from .stats import NPlusOne, QueryStats
@@ -16,8 +18,10 @@ __all__ = [
     "Fingerprint",
     "NPlusOne",
     "QueryStats",
+    "UnusedEagerLoad",
     "assert_max_queries",
     "assert_no_n_plus_one",
+    "assert_no_unused_eager_loads",
     "fingerprint",
     "monitor",
     "normalize",

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from ..client import Network, parse_networks, proven_in
 from ..conf import get_settings, on_reload
 from ..extensions import Extension
+from . import eager
 from .scope import new_request_stats
 from .stats import QueryStats
 
@@ -17,6 +18,9 @@ if TYPE_CHECKING:
     from ..context import RequestRecord
 
 __all__ = ["QueriesExtension", "server_timing"]
+
+#: Where a request's eager-load tracking rides on the record.
+EAGER_KEY = "queries.eager"
 
 
 @lru_cache(maxsize=1)
@@ -44,10 +48,15 @@ class QueriesExtension(Extension):
     """Create the request's statistics; report N+1 at the end; Server-Timing."""
 
     def __init__(self) -> None:
-        self.server_timing = get_settings().QUERIES.SERVER_TIMING
+        s = get_settings().QUERIES
+        self.server_timing = s.SERVER_TIMING
+        self.eager = s.UNUSED_EAGER_LOADS
+        eager.set_enabled(self.eager)
 
     def request_started(self, record: RequestRecord, request: HttpRequest) -> None:
         record.db = new_request_stats(record)
+        if self.eager:
+            record.extra[EAGER_KEY] = eager.begin()
 
     def process_response(
         self, record: RequestRecord, request: HttpRequest, response: HttpResponseBase
@@ -64,3 +73,6 @@ class QueriesExtension(Extension):
         stats = record.db
         if isinstance(stats, QueryStats):
             stats.close()
+        state = record.extra.pop(EAGER_KEY, None)
+        if state is not None:
+            eager.report(eager.end(state), record)

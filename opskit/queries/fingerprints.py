@@ -46,6 +46,7 @@ _VALUES_RE = re.compile(r"VALUES ?\([^()]*\)(?: ?, ?\([^()]*\))*", re.I)
 _TRANSACTION_RE = re.compile(
     r"(?:BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|START\s+TRANSACTION|END)\b", re.I
 )
+_WRITE_RE = re.compile(r"(?:INSERT|UPDATE|DELETE|REPLACE|MERGE)\b", re.I)
 _ORDER_BY_RE = re.compile(r"ORDER BY ([\w\".`]+)", re.I)
 _RANGE_RE = re.compile(r"([\w\".`]+) [<>]=? \?")
 
@@ -55,16 +56,20 @@ class Fingerprint:
 
     ``transaction`` marks BEGIN/COMMIT/ROLLBACK/SAVEPOINT statements (never an
     N+1, never counted by the test helpers); ``pagination`` marks keyset or
-    offset page walking (not reported as N+1 when the setting allows).
+    offset page walking (not reported as N+1 when the setting allows);
+    ``write`` marks INSERT/UPDATE/DELETE (checked for a bulk call's batches).
     """
 
-    __slots__ = ("key", "pagination", "sample", "transaction")
+    __slots__ = ("key", "pagination", "sample", "transaction", "write")
 
-    def __init__(self, key: str, sample: str, transaction: bool, pagination: bool) -> None:
+    def __init__(
+        self, key: str, sample: str, transaction: bool, pagination: bool, write: bool = False
+    ) -> None:
         self.key = key
         self.sample = sample
         self.transaction = transaction
         self.pagination = pagination
+        self.write = write
 
     def __repr__(self) -> str:
         return f"<Fingerprint {self.key} {self.sample[:60]!r}>"
@@ -139,7 +144,8 @@ def compute(sql: str) -> Fingerprint:
     pagination = False
     if not transaction and ("LIMIT ?" in norm or "limit ?" in norm):
         pagination = _is_pagination(norm)
-    return Fingerprint(key, norm[:SAMPLE_LENGTH], transaction, pagination)
+    write = not transaction and _WRITE_RE.match(norm) is not None
+    return Fingerprint(key, norm[:SAMPLE_LENGTH], transaction, pagination, write)
 
 
 def _make_cache() -> Callable[[str], Fingerprint]:

@@ -18,7 +18,9 @@ from typing import Any, TypeVar, overload
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 
 from .. import context
+from ..conf import get_settings
 from ..ids import new_request_id
+from . import eager
 from .stats import QueryStats
 
 __all__ = ["Scope", "monitor", "new_request_stats"]
@@ -85,15 +87,19 @@ class Scope:
             name=self.name,
         )
         token = None
+        eager_state = None
         if owned:
             assert record is not None
             record.db = stats
             token = context.activate(record)
+            if stats.report and get_settings().QUERIES.UNUSED_EAGER_LOADS:
+                eager.set_enabled(True)  # settings changed since ready()
+                eager_state = eager.begin()
         else:
             assert isinstance(parent_stats, QueryStats)
             parent_stats.observers.append(stats)
         outer_token = _outer.set((*_outer.get(), stats))
-        state = (stats, token, parent_stats if not owned else None, outer_token)
+        state = (stats, token, parent_stats if not owned else None, outer_token, eager_state)
         _entered.set((*_entered.get(), (self, state)))
         self._open.append(state)
         self.stats = stats
@@ -120,7 +126,9 @@ class Scope:
         return stats
 
     def __exit__(self, *exc: object) -> None:
-        stats, token, parent_stats, outer_token = self._state(remove=True)
+        stats, token, parent_stats, outer_token, eager_state = self._state(remove=True)
+        if eager_state is not None:
+            eager.report(eager.end(eager_state), stats.record)
         try:
             _outer.reset(outer_token)
         except ValueError:

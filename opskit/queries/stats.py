@@ -11,31 +11,76 @@ Memory is therefore bounded whatever the number of queries.
 from __future__ import annotations
 
 import logging
+import sys
+from types import CodeType, FrameType
 from typing import Any
 
-from .. import signals
+from .. import context, signals
 from ..conf import QueriesSettings, get_settings
 from ..context import DBStats, RequestRecord
 from . import fingerprints as fp_mod
-from .callsite import CallSite, call_site, format_site, site_matches
+from .callsite import CallSite, call_site, format_site, in_error_reporter, site_matches
 from .fingerprints import Fingerprint
 
-__all__ = ["Entry", "NPlusOne", "QueryStats"]
+__all__ = ["Entry", "ErrorPathStats", "NPlusOne", "QueryStats"]
 
 logger = logging.getLogger("opskit.queries")
 
 
+_NEVER = sys.maxsize
+
+
 class Entry:
-    """One fingerprint's repeats in a scope."""
+    """One fingerprint's repeats in a scope.
 
-    __slots__ = ("alias", "count", "duration", "fp", "site")
+    ``batched`` counts the statements that belong to one bulk call
+    (``executemany``, the batches of ``bulk_create``/``bulk_update``) or to
+    an error reporter building its event: they are in ``count`` (the query
+    total) but never in the repeats of an N+1.
+    ``check_at`` is the count at which the hot path looks again.
+    """
 
-    def __init__(self, fp: Fingerprint, alias: str) -> None:
+    __slots__ = ("alias", "batched", "check_at", "count", "duration", "fp", "site")
+
+    def __init__(self, fp: Fingerprint, alias: str, check_at: int = _NEVER) -> None:
         self.fp = fp
         self.alias = alias
         self.count = 0
+        self.batched = 0
+        self.check_at = check_at
         self.duration = 0.0
         self.site: CallSite | None = None
+
+    @property
+    def repeats(self) -> int:
+        """Executions outside bulk calls and error reports: what an N+1 is judged on."""
+        return self.count - self.batched
+
+
+_bulk_codes: frozenset[CodeType] | None = None
+
+
+def _in_bulk_call() -> bool:
+    """Is a ``QuerySet.bulk_create``/``bulk_update`` call on the stack?
+
+    Only asked when a write statement reaches the threshold, so the walk
+    costs nothing on the hot path.  The async forms run the sync ones in a
+    thread, where this stack is.
+    """
+    global _bulk_codes
+    codes = _bulk_codes
+    if codes is None:
+        from django.db.models.query import QuerySet
+
+        codes = _bulk_codes = frozenset(
+            {QuerySet.bulk_create.__code__, QuerySet.bulk_update.__code__}
+        )
+    frame: FrameType | None = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code in codes:
+            return True
+        frame = frame.f_back
+    return False
 
 
 class NPlusOne:
@@ -46,7 +91,7 @@ class NPlusOne:
     def __init__(self, entry: Entry) -> None:
         self.alias = entry.alias
         self.fingerprint = entry.fp.key
-        self.count = entry.count
+        self.count = entry.repeats
         self.duration = entry.duration
         self.sql = entry.fp.sample
         self.call_site = format_site(entry.site)
@@ -70,6 +115,7 @@ class QueryStats(DBStats):
         "_allow_keys",
         "_allow_sites",
         "_capture_first",
+        "_check_at",
         "_closed",
         "_entries",
         "_min_ms",
@@ -114,6 +160,7 @@ class QueryStats(DBStats):
         # Threshold 0 turns N+1 detection off: count and time only, no
         # fingerprint per query (the cheapest mode).
         self._track = self._threshold > 0 or capture_first
+        self._check_at = self._threshold if self._threshold > 0 else _NEVER
         self._capture_first = capture_first
         self._slow_s = s.SLOW_QUERY_MS / 1000.0 if s.SLOW_QUERY_MS is not None else float("inf")
         self._slow_limit = s.SLOW_QUERY_LOG_LIMIT
@@ -135,8 +182,12 @@ class QueryStats(DBStats):
 
     # -- the hot path ------------------------------------------------------
 
-    def add(self, sql: str, duration: float, alias: str) -> None:
-        """Account one executed statement (called by the hook)."""
+    def add(self, sql: str, duration: float, alias: str, many: bool = False) -> None:
+        """Account one executed statement (called by the hook).
+
+        ``many`` (an ``executemany``) is one bulk call: counted and timed,
+        never a repeat of an N+1.
+        """
         self.count += 1
         self.duration += duration
         per_alias = self.by_alias.get(alias)
@@ -163,10 +214,11 @@ class QueryStats(DBStats):
                 if entry is not None:
                     entry.count += 1
                     entry.duration += duration
-                    if (
-                        entry.count == self._threshold or self._capture_first
-                    ) and entry.site is None:
-                        entry.site = call_site(2)
+                    if many:
+                        entry.batched += 1
+                        entry.check_at += 1
+                    elif entry.count >= entry.check_at:
+                        self._reached(entry)
         if duration > self.slowest_duration:
             self.slowest_duration = duration
             self.slowest = fp if fp is not None else sql
@@ -175,15 +227,39 @@ class QueryStats(DBStats):
             self._slow_query(sql, fp, duration, alias)
         if self.observers:
             for obs in self.observers:
-                obs.add(sql, duration, alias)
+                obs.add(sql, duration, alias, many)
 
     def _new_entry(self, entries: dict[str, Entry], fp: Fingerprint, alias: str) -> Entry | None:
         if self._n_entries >= self.max_fingerprints and not self._purge_singletons():
             self.dropped += 1
             return None
         self._n_entries += 1
-        entry = entries[fp.key] = Entry(fp, alias)
+        entry = entries[fp.key] = Entry(fp, alias, self._check_at)
+        if self._capture_first:
+            entry.site = call_site()
         return entry
+
+    def _reached(self, entry: Entry) -> None:
+        """A shape reached the threshold: a bulk call's batches, or a pattern.
+
+        A write that reaches it inside ``bulk_create``/``bulk_update`` makes
+        the repeats so far that call's batches, and each further write of
+        the shape is checked the same way; a loop of single writes
+        (``.save()``, ``.create()``) is still a pattern.  Reads are never
+        batched by the ORM's bulk calls, so they are not checked.  A shape
+        that reaches it while sentry-sdk builds an event (``repr()`` of a
+        frame variable that queries) is discounted the same way.
+        """
+        if (entry.fp.write and _in_bulk_call()) or in_error_reporter(2):
+            entry.batched = entry.count
+            entry.check_at = entry.count + 1
+            return
+        if entry.repeats < self._threshold:
+            entry.check_at = entry.batched + self._threshold
+            return
+        if entry.site is None:
+            entry.site = call_site()
+        entry.check_at = _NEVER
 
     def _purge_singletons(self) -> bool:
         """Make room by forgetting shapes seen once (long scopes, many one-offs).
@@ -211,12 +287,20 @@ class QueryStats(DBStats):
     # -- reporting ---------------------------------------------------------
 
     def _slow_query(self, sql: str, fp: Fingerprint | None, duration: float, alias: str) -> None:
+        if in_error_reporter(2):
+            return
         self.slow_queries += 1
         if not self.report:
             return
         if fp is None:
             fp = fp_mod.fingerprint(sql)
-        site = format_site(call_site(3))
+        site = format_site(call_site())
+        with context.queries_hidden():
+            self._report_slow(sql, fp, duration, alias, site)
+
+    def _report_slow(
+        self, sql: str, fp: Fingerprint, duration: float, alias: str, site: str | None
+    ) -> None:
         record = self.record
         if self._slow_logged < self._slow_limit:
             self._slow_logged += 1
@@ -255,8 +339,8 @@ class QueryStats(DBStats):
         t = self._threshold if threshold is None else threshold
         if t <= 0:
             return []
-        out = [e for entries in self._entries.values() for e in entries.values() if e.count >= t]
-        out.sort(key=lambda e: (-e.count, -e.duration))
+        out = [e for entries in self._entries.values() for e in entries.values() if e.repeats >= t]
+        out.sort(key=lambda e: (-e.repeats, -e.duration))
         return out
 
     def entries(self, using: str | None = None) -> list[Entry]:
@@ -302,6 +386,14 @@ class QueryStats(DBStats):
             return self.found
         found = self.patterns()
         self.found = found
+        if found:
+            # A log handler or signal receiver that queries (Sentry building
+            # its event) is not the application's work.
+            with context.queries_hidden():
+                self._report(found)
+        return found
+
+    def _report(self, found: list[NPlusOne]) -> None:
         record = self.record
         for item in found:
             self.n_plus_one += 1
@@ -337,7 +429,6 @@ class QueryStats(DBStats):
                 call_site=item.call_site,
                 record=record,
             )
-        return found
 
     def slowest_query(self) -> dict[str, Any] | None:
         """``{fingerprint, sql, duration_ms, alias}`` of the slowest query."""
@@ -365,6 +456,32 @@ class QueryStats(DBStats):
             "slow_queries": self.slow_queries,
             "slowest": self.slowest_query(),
         }
+
+
+class ErrorPathStats(QueryStats):
+    """A request's statistics once its view has raised (``got_request_exception``).
+
+    From then on each query's stack is checked for an error reporter
+    building its event: those queries are not the application's and are not
+    accounted at all (totals, N+1, slow queries).  The check costs a stack
+    walk per query, paid only on the error path; the hook sends ordinary
+    requests straight to :meth:`QueryStats.add`.
+    """
+
+    __slots__ = ()
+
+    def add(self, sql: str, duration: float, alias: str, many: bool = False) -> None:
+        if in_error_reporter(2):
+            return
+        super().add(sql, duration, alias, many)
+
+
+def on_request_exception(sender: Any, **kwargs: Any) -> None:
+    """``got_request_exception`` receiver: the request enters its error path."""
+    record = context.current()
+    stats = record.db if record is not None else None
+    if stats is not None and stats.__class__ is QueryStats:
+        stats.__class__ = ErrorPathStats
 
 
 _allow_cache: dict[int, tuple[QueriesSettings, frozenset[str], tuple[str, ...]]] = {}

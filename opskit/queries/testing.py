@@ -8,10 +8,11 @@ On failure they list each fingerprint with its count and call site.
 
 from __future__ import annotations
 
+from .eager import assert_no_unused_eager_loads
 from .scope import Scope
 from .stats import Entry, QueryStats
 
-__all__ = ["assert_max_queries", "assert_no_n_plus_one"]
+__all__ = ["assert_max_queries", "assert_no_n_plus_one", "assert_no_unused_eager_loads"]
 
 
 def _line(entry: Entry) -> str:

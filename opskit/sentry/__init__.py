@@ -14,6 +14,7 @@ from __future__ import annotations
 from .integration import (
     before_send,
     before_send_transaction,
+    custom_repr,
     event_processor,
     is_active,
     setup,
@@ -24,6 +25,7 @@ from .integration import (
 __all__ = [
     "before_send",
     "before_send_transaction",
+    "custom_repr",
     "event_processor",
     "is_active",
     "setup",

@@ -18,6 +18,8 @@ Design choices (see ``docs/sentry.md``):
 
 from __future__ import annotations
 
+import contextvars
+import inspect
 import os
 import warnings
 from collections.abc import Callable
@@ -36,6 +38,7 @@ __all__ = [
     "before_send",
     "before_send_transaction",
     "configured_dsn",
+    "custom_repr",
     "event_processor",
     "is_active",
     "probe_paths",
@@ -164,19 +167,98 @@ def _wrap_sampler(user: Callable[[dict[str, Any]], Any]) -> Callable[[dict[str, 
     return sampler
 
 
+#: The query monitor's pause while sentry-sdk builds an event (see
+#: :func:`event_processor`), ended by :func:`before_send`: the token and the
+#: stand-in record it made current.
+_building: contextvars.ContextVar[tuple[contextvars.Token[Any], Any] | None] = (
+    contextvars.ContextVar("opskit_sentry_building", default=None)
+)
+
+_queryset_class: type | None = None
+
+
+def custom_repr(value: Any) -> str | None:
+    """sentry-sdk's ``custom_repr``: a QuerySet described without running its query.
+
+    sentry-sdk ``repr()``s every frame variable of an error; ``repr()`` of an
+    unevaluated QuerySet runs it (again, once per frame that holds it, and
+    perhaps the very query that failed).  An evaluated QuerySet shows its
+    cached rows as usual; anything else falls back to sentry-sdk's repr.
+    Pass it as ``custom_repr`` when you call ``sentry_sdk.init()`` yourself.
+    """
+    global _queryset_class
+    cls = _queryset_class
+    if cls is None:
+        from django.db.models.query import QuerySet
+
+        cls = _queryset_class = QuerySet
+    if not isinstance(value, cls):
+        return None
+    # No public "is evaluated" API: the result cache is what __repr__ reads.
+    if getattr(value, "_result_cache", None) is not None:
+        return None
+    model = getattr(value, "model", None)
+    name = f"{model._meta.app_label}.{model.__name__}" if model is not None else "?"
+    return f"<{type(value).__name__} of {name}, not evaluated>"
+
+
+def _chain_repr(user: Callable[[Any], str | None]) -> Callable[[Any], str | None]:
+    def chained(value: Any) -> str | None:
+        return custom_repr(value) or user(value)
+
+    return chained
+
+
+def _start_building(event: Event) -> None:
+    """Hide the queries sentry-sdk runs while it finishes this event.
+
+    Global event processors run first, before the SDK's and the scopes'
+    processors (the DjangoIntegration reads ``request.user``), the
+    serialisation and ``before_send``, which ends the pause.  Only when
+    ``before_send`` is opskit's (it is unless you initialised the SDK
+    without it), so the pause ends with the event; one that a later
+    processor of yours drops leaves it on until the next event or the end
+    of the request, never longer.
+    """
+    if event.get("type") == "transaction":
+        return
+    import sentry_sdk
+
+    if sentry_sdk.get_client().options.get("before_send") is not before_send:
+        return
+    _end_building()  # a pause left by a dropped event
+    token = context.hide_queries()
+    if token is not None:
+        _building.set((token, context.current()))
+
+
+def _end_building() -> None:
+    pending = _building.get()
+    if pending is None:
+        return
+    _building.set(None)
+    token, shadow = pending
+    # Only while the stand-in is still current: after its request ended
+    # (a dropped event on a reused thread) the token belongs to the past.
+    if context.current() is shadow:
+        context.deactivate(token)
+
+
 def event_processor(event: Event, hint: EventHint) -> Event:
     """Add ``request_id`` and ``http.route`` (and ``user.id`` with PII on).
 
     Registered once as a global event processor; it reads the record of the
     request that is capturing the event, so it needs no per-request scope
     work and is right for sync views, async views, ``sync_to_async`` hops
-    and exceptions Django reports through ``got_request_exception``.
+    and exceptions Django reports through ``got_request_exception``.  From
+    here to ``before_send`` the query monitor ignores the SDK's queries.
     """
     if not state.active:
         return event
     record = context.current()
     if record is None:
         return event
+    _start_building(event)
     tags = event.get("tags")
     if not isinstance(tags, dict):
         tags = event["tags"] = {}
@@ -206,6 +288,7 @@ def before_send(event: Event, hint: EventHint) -> Event | None:
     Use it in your own ``sentry_sdk.init(before_send=...)`` when you
     initialise sentry-sdk yourself.
     """
+    _end_building()
     _scrub(event)
     user = _user_hooks.get("before_send")
     return user(event, hint) if user is not None else event
@@ -285,6 +368,11 @@ def _init_options(s: SentrySettings, dsn: str) -> dict[str, Any]:
             _user_hooks[hook] = _resolve(value)
     if "traces_sampler" in user_options:
         user_options["traces_sampler"] = _wrap_sampler(_resolve(user_options["traces_sampler"]))
+    if _accepts_custom_repr():
+        user_repr = user_options.pop("custom_repr", None)
+        options["custom_repr"] = (
+            custom_repr if user_repr is None else _chain_repr(_resolve(user_repr))
+        )
     options.update(user_options)
     options["before_send"] = before_send
     options["before_send_transaction"] = before_send_transaction
@@ -293,6 +381,13 @@ def _init_options(s: SentrySettings, dsn: str) -> dict[str, Any]:
     if options.get("release") is None:
         options.pop("release")
     return options
+
+
+def _accepts_custom_repr() -> bool:
+    """sentry-sdk >= 2.14 takes ``custom_repr``; older 2.x would reject it."""
+    from sentry_sdk.consts import ClientConstructor
+
+    return "custom_repr" in inspect.signature(ClientConstructor.__init__).parameters
 
 
 def _lean_wanted(s: SentrySettings, tracing: bool) -> bool:

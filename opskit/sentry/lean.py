@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from django.core.signals import got_request_exception
 from django.utils.functional import SimpleLazyObject
 
+from ..context import queries_hidden
 from ..extensions import report_internal_error
 
 if TYPE_CHECKING:
@@ -66,12 +67,15 @@ def _on_exception(sender: Any, request: HttpRequest | None = None, **kwargs: Any
         exc_info = sys.exc_info()
         if exc_info[1] is None:
             return
-        event, hint = event_from_exception(
-            exc_info,
-            client_options=sentry_sdk.get_client().options,
-            mechanism={"type": "django", "handled": False},
-        )
-        sentry_sdk.capture_event(event, hint=hint)
+        # Building the event (frame variables, the request) is not the
+        # application's work: its queries stay out of the monitor.
+        with queries_hidden():
+            event, hint = event_from_exception(
+                exc_info,
+                client_options=sentry_sdk.get_client().options,
+                mechanism={"type": "django", "handled": False},
+            )
+            sentry_sdk.capture_event(event, hint=hint)
     except Exception as exc:
         report_internal_error("sentry capture", exc)
 

@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from ..conf import get_settings
-from ..context import RequestRecord
+from ..context import RequestRecord, queries_hidden
 from ..extensions import report_internal_error
 from ..signals import n_plus_one_detected, slow_request
 
@@ -39,15 +39,25 @@ def _due(key: tuple[str, ...], interval: float) -> bool:
         return True
 
 
-def _capture(message: str, fingerprint: list[str], extra: dict[str, Any]) -> None:
+def _capture(
+    message: str,
+    fingerprint: list[str],
+    extra: dict[str, Any],
+    record: RequestRecord | None = None,
+) -> None:
     # Signal.send() re-raises a receiver's exception into the sender (the
     # query monitor, the slow-request check): never let Sentry do that.
     try:
         import sentry_sdk
 
-        with sentry_sdk.new_scope() as scope:
+        with queries_hidden(), sentry_sdk.new_scope() as scope:
             scope.fingerprint = fingerprint
             scope.set_context("opskit", extra)
+            if record is not None and record.trace_id and record.span_id:
+                # The report is sent as the request finishes, after opskit's
+                # lean integration has left the request's isolation scope:
+                # name the request's trace, not the thread's.
+                scope.set_context("trace", {"trace_id": record.trace_id, "span_id": record.span_id})
             scope.capture_message(message, level="warning")
     except Exception as exc:
         report_internal_error("sentry report", exc)
@@ -80,6 +90,7 @@ def on_slow_request(
             "db_queries": record.db.count if record.db is not None else None,
             "db_ms": round(record.db.duration * 1000.0, 1) if record.db is not None else None,
         },
+        record,
     )
 
 
@@ -95,17 +106,18 @@ def on_n_plus_one(
     record: RequestRecord | None = None,
     **kwargs: Any,
 ) -> None:
-    """One issue per (alias, query fingerprint), wherever it repeats."""
+    """One issue per (alias, query fingerprint, route): a pattern where it repeats."""
     s = get_settings().SENTRY
     if not s.REPORT_N_PLUS_ONE:
         return
-    key = ("n+1", alias, fingerprint)
+    route = _route(record)
+    key = ("n+1", alias, fingerprint, route)
     if not _due(key, s.REPORT_INTERVAL):
         return
-    where = call_site or (record.route if record is not None else None) or "unknown"
+    where = call_site or route
     _capture(
         f"N+1 queries at {where}: {sql[:120]}",
-        ["opskit.n_plus_one", alias, fingerprint],
+        ["opskit.n_plus_one", alias, fingerprint, route],
         {
             "alias": alias,
             "fingerprint": fingerprint,
@@ -113,8 +125,17 @@ def on_n_plus_one(
             "duration_ms": round(duration * 1000.0, 2),
             "sql": sql[:1000],
             "call_site": call_site,
+            "route": route,
         },
+        record,
     )
+
+
+def _route(record: RequestRecord | None) -> str:
+    """The route, else the view or task name: what a pattern is grouped by."""
+    if record is None:
+        return "-"
+    return record.route or record.view or record.path or "-"
 
 
 def connect() -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,15 +16,15 @@ from tests.testapp.models import Author, Book, Tag
 VIEWS = Path(__file__).with_name("views.py")
 
 
-def site_of(marker: str) -> str:
+def site_of(marker: str, source: Path = VIEWS) -> str:
     """``tests/queries/views.py:<line> in <function>`` for a ``# site:`` marker."""
     func = "?"
-    for lineno, line in enumerate(VIEWS.read_text().splitlines(), 1):
-        m = re.match(r"(?:async )?def (\w+)", line)
+    for lineno, line in enumerate(source.read_text().splitlines(), 1):
+        m = re.match(r"\s*(?:async )?def (\w+)", line)
         if m:
             func = m.group(1)
         if line.rstrip().endswith(f"# site:{marker}"):
-            return f"tests/queries/views.py:{lineno} in {func}"
+            return f"{os.path.relpath(source)}:{lineno} in {func}"
     raise LookupError(marker)
 
 
