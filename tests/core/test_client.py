@@ -360,11 +360,13 @@ def test_a_header_the_chain_does_not_prove_grants_nothing(peer: str, header: str
     metrics = c.get("/metrics", **extra)
     timing = c.get("/record/", **extra)
     verbose = c.get("/readyz?verbose", **extra)
-    assert verbose.status_code == 200 and b"checks" not in verbose.content  # token only
+    # Details need the token whatever readiness says (a starved host may fail a
+    # check's deadline: 503 is an answer too, details are not).
+    assert verbose.status_code in (200, 503) and b"checks" not in verbose.content
     if granted:
         assert metrics.status_code == 200
         assert timing.has_header("Server-Timing")
-        assert c.get("/readyz/db.default", **extra).status_code == 200
+        assert c.get("/readyz/db.default", **extra).status_code in (200, 503)  # not 404
         return
     assert metrics.status_code == 403, (peer, header)
     assert not timing.has_header("Server-Timing"), (peer, header)
