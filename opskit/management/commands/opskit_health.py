@@ -4,12 +4,20 @@ Runs the same checks as the HTTP endpoints, once, with the same deadline,
 prints the status (or the details with ``--verbose``) and exits 0 for pass
 or warn, 1 for fail.  A hung dependency is reported at the deadline: the
 stuck worker is a daemon thread and never delays the exit.
+
+stdout carries the answer only: a script or a Docker ``HEALTHCHECK`` parses
+``--json`` with ``json.load``.  Log handlers writing to stdout (JSON
+logging in a container usually does) are pointed at stderr while the
+command runs, and so is anything else printed meanwhile.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
@@ -38,12 +46,13 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         kind = options["kind"]
-        if kind == "live":
-            pairs = []
-        else:
-            runner = get_runner()
-            slots = runner.select(kind, exclude=options["exclude"]) or []
-            pairs = runner.evaluate(slots)
+        with _stdout_logs_to_stderr():
+            if kind == "live":
+                pairs = []
+            else:
+                runner = get_runner()
+                slots = runner.select(kind, exclude=options["exclude"]) or []
+                pairs = runner.evaluate(slots)
         status = overall(pairs)
         if options["json"]:
             doc = {
@@ -61,3 +70,37 @@ class Command(BaseCommand):
         self.stdout.flush()
         if status == FAIL:
             sys.exit(1)
+
+
+def _stdout_handlers() -> list[logging.StreamHandler[Any]]:
+    loggers: list[Any] = [logging.getLogger()]
+    loggers += [
+        lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)
+    ]
+    out = []
+    for lg in loggers:
+        for handler in lg.handlers:
+            if isinstance(handler, logging.StreamHandler) and handler.stream in (
+                sys.stdout,
+                sys.__stdout__,
+            ):
+                out.append(handler)
+    return out
+
+
+@contextlib.contextmanager
+def _stdout_logs_to_stderr() -> Iterator[None]:
+    """Point stdout's log handlers (and stray prints) at stderr meanwhile.
+
+    Uses ``StreamHandler.setStream``; the command's own ``self.stdout`` keeps
+    the real stdout for the answer.
+    """
+    handlers = _stdout_handlers()
+    previous = [h.setStream(sys.stderr) for h in handlers]
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        for handler, stream in zip(handlers, previous, strict=True):
+            if stream is not None:
+                handler.setStream(stream)
