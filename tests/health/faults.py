@@ -151,6 +151,8 @@ class SwitchableProxy:
       connection that lost bytes stays dead after the switch back, as its
       protocol state is lost (a NAT or a stateful firewall that forgot it).
     * ``close``: every connection is closed, new ones too (a refused port).
+    * ``hang``: bytes are held, nothing is closed, and they flow again on
+      the switch back (a hung server that resumes, or a stalled link).
 
     :meth:`drop_existing` silently kills the current connections only: the
     kept probe connection is gone while new connections work.
@@ -177,7 +179,7 @@ class SwitchableProxy:
                 _close(client)
                 continue
             upstream = None
-            if self.mode == "forward":
+            if self.mode in ("forward", "hang"):
                 try:
                     upstream = socket.create_connection(self.target, timeout=5)
                     upstream.settimeout(None)
@@ -199,6 +201,8 @@ class SwitchableProxy:
                 data = src.recv(65536)
                 if not data:
                     break
+                while self.mode == "hang" and not self.closed:
+                    time.sleep(0.01)
                 if self.mode == "blackhole":
                     pair.dead = True
                 if pair.dead or dst is None:
@@ -213,7 +217,7 @@ class SwitchableProxy:
                     _close(dst)
 
     def set_mode(self, mode: str) -> None:
-        assert mode in ("forward", "blackhole", "close"), mode
+        assert mode in ("forward", "blackhole", "close", "hang"), mode
         self.mode = mode
         if mode == "close":
             self._close_all()

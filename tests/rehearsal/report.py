@@ -23,6 +23,9 @@ TITLES = {
     "test_database_faults": "3. Database faults",
     "test_hostile_input": "4. Hostile input",
     "test_soak": "5. Soak",
+    "test_dropped_network_readiness": "7a. Dropped network under the probe (shipped deployment)",
+    "test_hung_database_liveness": "7b. Hung database under app traffic (shipped deployment)",
+    "test_haproxy_down_and_up": "7c. HAProxy checking /readyz",
 }
 
 #: Runs against builds with one protection switched off (by hand, never
