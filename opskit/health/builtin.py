@@ -12,8 +12,11 @@ TCP keepalives and ``tcp_user_timeout`` (a dead network is noticed while
 idle or with data unacknowledged) and a client-side read bound: a watchdog
 shuts the socket down when a query outlives it, the one bound that holds
 when something still acknowledges the packets but nothing answers (a
-frozen server, a proxy that stopped forwarding).  A kept connection gets half the probe's budget; if it
-fails, one fresh connection decides within the rest.
+frozen server, a proxy that stopped forwarding).  A kept connection gets
+half the probe's budget; if it fails, one fresh connection decides within
+the rest (after a failure, a PostgreSQL server must first answer an
+SSLRequest within the same bound, as libpq's connect timeout is 2 s at
+least).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import copy
 import math
 import os
 import socket
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -240,6 +244,8 @@ class DatabaseCheck(_KeptConnectionCheck):
         #: Queries sent and connections opened (operational counters).
         self.queries = 0
         self.connects = 0
+        #: The last run failed: check that the server answers before connecting.
+        self.suspect = False
 
     def _connected(self) -> bool:
         return self.connection is not None and self.connection.connection is not None
@@ -249,16 +255,48 @@ class DatabaseCheck(_KeptConnectionCheck):
             self.connection = _new_connection(self.alias, self.connect_timeout)
         conn = self.connection
         if conn.connection is None:
+            if self.suspect:
+                _postgres_answers(conn.settings_dict, self.stale_bound())
             self.connects += 1
             conn.connect()
         with read_bound(_fileno(conn.connection), self.read_timeout), conn.cursor() as cursor:
             self.queries += 1
             cursor.execute("SELECT 1")
             cursor.fetchone()
+        self.suspect = False
 
     def close(self) -> None:
+        # Closed after a failure (or at shutdown): the path may be dead.
+        self.suspect = True
         conn, self.connection = self.connection, None
         _close_quietly(conn)
+
+
+#: PostgreSQL's SSLRequest: a server answers it with one byte at once.
+_SSL_REQUEST = struct.pack("!ii", 8, 80877103)
+
+
+def _postgres_answers(settings_dict: dict[str, Any], timeout: float) -> None:
+    """Raise unless the PostgreSQL server answers an SSLRequest in ``timeout``.
+
+    libpq's ``connect_timeout`` is at least 2 s, longer than a probe's
+    budget: after a failure, a connect through a dead path (a frozen server
+    or a network that drops packets) would keep the check's worker for 2 s
+    and readiness failing that long after the recovery.  One byte on a
+    throwaway socket with a real timeout decides first.  Only TCP to one
+    host (a Unix socket cannot lose packets; several hosts are libpq's to
+    try) and only after a failure: steady probing never opens it.
+    """
+    if "postgresql" not in str(settings_dict.get("ENGINE", "")):
+        return
+    host = str(settings_dict.get("HOST") or "")
+    if not host or host.startswith("/") or "," in host:
+        return
+    port = int(settings_dict.get("PORT") or 5432)
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.settimeout(timeout)
+        sock.sendall(_SSL_REQUEST)
+        sock.recv(1)  # "S", "N", or a close: alive either way; silence times out
 
 
 class CacheCheck(Check):
