@@ -45,14 +45,19 @@ class Command(BaseCommand):
         parser.set_defaults(kind=READY)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        kind = options["kind"]
+        # The whole command, output included: a check's worker thread may
+        # log a transition at any moment until the process exits.
         with _stdout_logs_to_stderr():
-            if kind == "live":
-                pairs = []
-            else:
-                runner = get_runner()
-                slots = runner.select(kind, exclude=options["exclude"]) or []
-                pairs = runner.evaluate(slots)
+            self._handle(options)
+
+    def _handle(self, options: dict[str, Any]) -> None:
+        kind = options["kind"]
+        if kind == "live":
+            pairs = []
+        else:
+            runner = get_runner()
+            slots = runner.select(kind, exclude=options["exclude"]) or []
+            pairs = runner.evaluate(slots)
         status = overall(pairs)
         if options["json"]:
             doc = {
@@ -77,15 +82,15 @@ def _stdout_handlers() -> list[logging.StreamHandler[Any]]:
     loggers += [
         lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)
     ]
-    out = []
+    out: dict[int, logging.StreamHandler[Any]] = {}  # a handler may serve several loggers
     for lg in loggers:
         for handler in lg.handlers:
             if isinstance(handler, logging.StreamHandler) and handler.stream in (
                 sys.stdout,
                 sys.__stdout__,
             ):
-                out.append(handler)
-    return out
+                out[id(handler)] = handler
+    return list(out.values())
 
 
 @contextlib.contextmanager
