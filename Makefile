@@ -117,6 +117,9 @@ rehearsal: venv
 	@command -v wrk >/dev/null 2>&1 || { test "$$(id -u)" = 0 && command -v apt-get >/dev/null 2>&1 \
 		&& DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; } \
 		|| echo "rehearsal: wrk is not installed; the soak uses the Python client"
+	@command -v haproxy >/dev/null 2>&1 || { test "$$(id -u)" = 0 && command -v apt-get >/dev/null 2>&1 \
+		&& DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy; } \
+		|| { echo "rehearsal: scenario 7c needs haproxy (Debian package haproxy)" >&2; exit 1; }
 	$(SERVICES) env OPSKIT_REHEARSAL_COMMAND="make rehearsal" $(PY) -m pytest -p no:randomly -m rehearsal -q tests/rehearsal
 
 $(BENCH_VENV)/.stamp: pyproject.toml bench/requirements.txt

@@ -284,8 +284,8 @@ class HealthSettings:
     #: Members of PATHS that run the startup checks (pending migrations).
     STARTUP_PATHS: list[str] = field(default_factory=lambda: ["/startupz"])
     #: Seconds the checks' dedicated connections wait to connect or read,
-    #: so a hung dependency eventually frees its worker thread.
-    PROBE_TIMEOUT: float = 5.0
+    #: so a hung dependency frees its worker thread (2: libpq's minimum).
+    PROBE_TIMEOUT: float = 2.0
 
 
 @dataclass(frozen=True)

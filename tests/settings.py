@@ -34,6 +34,8 @@ def _postgres(url: str) -> dict[str, Any]:
         "HOST": u.hostname or "127.0.0.1",
         "PORT": str(u.port or 5432),
         "TEST": {"NAME": f"opskit_test_{os.getpid()}"},
+        # Bounded connects, as opskit.W504 asks of every PostgreSQL alias.
+        "OPTIONS": {"connect_timeout": 5},
     }
 
 

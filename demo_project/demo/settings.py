@@ -64,6 +64,25 @@ DATABASES = {
         default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}", conn_max_age=60, conn_health_checks=True
     )
 }
+if "postgresql" in DATABASES["default"]["ENGINE"]:
+    # Every wait a request can make on PostgreSQL is bounded, so a hung or
+    # unreachable database fails requests fast instead of holding threads
+    # (and /livez keeps a thread): docs/operations/servers.md.
+    # A new connection per request: its first wait is a connect, bounded by
+    # connect_timeout; a kept one would wait on a frozen server unbounded.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        "connect_timeout": 2,
+        # Queries and lock waits end server-side.
+        "options": "-c statement_timeout=5000 -c lock_timeout=2000",
+        # A dead network: unacknowledged data for 5 s, or an idle peer gone.
+        "tcp_user_timeout": 5000,
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 2,
+        "keepalives_count": 3,
+        **DATABASES["default"].get("OPTIONS", {}),
+    }
 
 REDIS_URL = os.environ.get("REDIS_URL")
 CACHES: dict[str, Any]
@@ -72,7 +91,12 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
-            "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
+            "OPTIONS": {
+                "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                # A frozen Redis fails a cache call in 0.5 s, never holds a thread.
+                "SOCKET_CONNECT_TIMEOUT": 0.5,
+                "SOCKET_TIMEOUT": 0.5,
+            },
         }
     }
 else:

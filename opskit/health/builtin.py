@@ -4,13 +4,32 @@ Each network check owns a dedicated connection, created on its worker thread
 and reused across runs, with its own connect and read timeouts so a hung
 dependency eventually frees the worker; on error the connection is closed and
 the next run reconnects.  None of them writes anything.
+
+A kept connection can die silently (a NAT or proxy forgets it, a cable is
+pulled: no FIN, no RST) and a socket without a read timeout then waits for
+the kernel to give up, about 15 minutes.  So every probe connection carries
+TCP keepalives and ``tcp_user_timeout`` (a dead network is noticed while
+idle or with data unacknowledged) and a client-side read bound: a watchdog
+shuts the socket down when a query outlives it, the one bound that holds
+when something still acknowledges the packets but nothing answers (a
+frozen server, a proxy that stopped forwarding).  A kept connection gets
+half the probe's budget; if it fails, one fresh connection decides within
+the rest (after a failure, a PostgreSQL server must first answer an
+SSLRequest within the same bound, as libpq's connect timeout is 2 s at
+least).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
+import os
+import socket
+import struct
+import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from .base import STARTUP, Check, CheckFailed, CheckWarning
@@ -27,7 +46,28 @@ __all__ = [
 
 #: Seconds a dedicated connection waits to connect or read when the check is
 #: built without an explicit ``connect_timeout`` (``HEALTH.PROBE_TIMEOUT``).
-DEFAULT_PROBE_TIMEOUT = 5.0
+DEFAULT_PROBE_TIMEOUT = 2.0
+
+#: TCP keepalive of the probe connections: first probe after this many idle
+#: seconds, then every ``KEEPALIVE_INTERVAL`` s, ``KEEPALIVE_COUNT`` times.
+#: A kept connection idles between runs; a dead peer is found in ~8 s.
+KEEPALIVE_IDLE = 5
+KEEPALIVE_INTERVAL = 1
+KEEPALIVE_COUNT = 3
+
+
+def _keepalive_socket_options() -> dict[int, int]:
+    """``TCP_KEEP*`` for redis-py's ``socket_keepalive_options`` (Linux, macOS)."""
+    out: dict[int, int] = {}
+    for name, value in (
+        ("TCP_KEEPIDLE", KEEPALIVE_IDLE),
+        ("TCP_KEEPINTVL", KEEPALIVE_INTERVAL),
+        ("TCP_KEEPCNT", KEEPALIVE_COUNT),
+    ):
+        opt = getattr(socket, name, None)
+        if opt is not None:
+            out[opt] = value
+    return out
 
 
 def _probe_settings(alias: str, timeout: float) -> dict[str, Any]:
@@ -37,9 +77,21 @@ def _probe_settings(alias: str, timeout: float) -> dict[str, Any]:
     options = settings_dict.setdefault("OPTIONS", {})
     engine = settings_dict.get("ENGINE", "")
     if "postgresql" in engine:
-        # libpq counts whole seconds and treats anything below 2 as 2.
-        options.setdefault("connect_timeout", max(2, math.ceil(timeout)))
+        ms = max(1, math.ceil(timeout * 1000))
+        # The probe's own bounds, whatever the app's requests use.  libpq
+        # counts whole seconds and treats anything below 2 as 2.
+        options["connect_timeout"] = max(2, math.ceil(timeout))
         options.setdefault("application_name", "opskit-health")
+        # A dead network: keepalives while idle, tcp_user_timeout (ms) while
+        # a query is unacknowledged.  No ``options=-c statement_timeout``:
+        # ``SELECT 1`` cannot run long on a live server, a frozen one would
+        # not enforce it, and PgBouncer refuses the ``options`` parameter;
+        # the client-side read bound below covers both.
+        options.setdefault("keepalives", 1)
+        options.setdefault("keepalives_idle", KEEPALIVE_IDLE)
+        options.setdefault("keepalives_interval", KEEPALIVE_INTERVAL)
+        options.setdefault("keepalives_count", KEEPALIVE_COUNT)
+        options["tcp_user_timeout"] = ms
     elif "mysql" in engine:
         options.setdefault("connect_timeout", max(1, math.ceil(timeout)))
         options.setdefault("read_timeout", max(1, math.ceil(timeout)))
@@ -61,6 +113,55 @@ def _new_connection(alias: str, timeout: float) -> Any:
     settings_dict = _probe_settings(alias, timeout)
     backend = load_backend(settings_dict["ENGINE"])
     return backend.DatabaseWrapper(settings_dict, alias)
+
+
+def _shutdown_fd(fd: int) -> None:
+    """Shut a socket down from another thread: its blocked reader wakes at once."""
+    with contextlib.suppress(OSError):
+        sock = socket.socket(fileno=os.dup(fd))
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        finally:
+            sock.close()
+
+
+@contextlib.contextmanager
+def read_bound(fd: int | None, seconds: float) -> Iterator[None]:
+    """Shut the socket ``fd`` down if the block outlives ``seconds``.
+
+    A client-side read timeout for drivers that have none (libpq): the
+    blocked read fails with a connection error and the caller closes the
+    connection.  The lock keeps the timer from touching ``fd`` once the
+    block is left (the descriptor may be closed and reused by then).
+    """
+    if fd is None or fd < 0:
+        yield
+        return
+    lock = threading.Lock()
+    active = [True]
+
+    def fire() -> None:
+        with lock:
+            if active[0]:
+                _shutdown_fd(fd)
+
+    timer = threading.Timer(seconds, fire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        with lock:
+            active[0] = False
+        timer.cancel()
+
+
+def _fileno(raw: Any) -> int | None:
+    """The socket of a DB-API connection (psycopg 2 and 3), if it has one."""
+    try:
+        return int(raw.fileno())
+    except Exception:
+        return None
 
 
 def _close_quietly(resource: Any) -> None:
@@ -89,6 +190,18 @@ class _KeptConnectionCheck(Check):
         super().__init__(**kw)
         self.alias = alias
         self.connect_timeout = connect_timeout or DEFAULT_PROBE_TIMEOUT
+        #: Read bound of the attempt in progress (see :meth:`run`).
+        self.read_timeout = self.connect_timeout
+
+    def stale_bound(self) -> float:
+        """Seconds a kept connection gets: half the probe's budget, so a
+        fresh connection still fits in the rest of it."""
+        budget = self.timeout
+        if budget is None:
+            from ..conf import get_settings
+
+            budget = get_settings().HEALTH.DEADLINE
+        return min(self.connect_timeout, budget / 2)
 
     def _connected(self) -> bool:
         raise NotImplementedError
@@ -101,12 +214,14 @@ class _KeptConnectionCheck(Check):
 
     def run(self) -> float | None:
         reused = self._connected()
+        self.read_timeout = self.stale_bound() if reused else self.connect_timeout
         try:
             self._probe()
         except Exception:
             self.close()
             if not reused:
                 raise
+            self.read_timeout = self.connect_timeout
             try:
                 self._probe()
             except BaseException:
@@ -129,6 +244,8 @@ class DatabaseCheck(_KeptConnectionCheck):
         #: Queries sent and connections opened (operational counters).
         self.queries = 0
         self.connects = 0
+        #: The last run failed: check that the server answers before connecting.
+        self.suspect = False
 
     def _connected(self) -> bool:
         return self.connection is not None and self.connection.connection is not None
@@ -138,16 +255,48 @@ class DatabaseCheck(_KeptConnectionCheck):
             self.connection = _new_connection(self.alias, self.connect_timeout)
         conn = self.connection
         if conn.connection is None:
+            if self.suspect:
+                _postgres_answers(conn.settings_dict, self.stale_bound())
             self.connects += 1
             conn.connect()
-        with conn.cursor() as cursor:
+        with read_bound(_fileno(conn.connection), self.read_timeout), conn.cursor() as cursor:
             self.queries += 1
             cursor.execute("SELECT 1")
             cursor.fetchone()
+        self.suspect = False
 
     def close(self) -> None:
+        # Closed after a failure (or at shutdown): the path may be dead.
+        self.suspect = True
         conn, self.connection = self.connection, None
         _close_quietly(conn)
+
+
+#: PostgreSQL's SSLRequest: a server answers it with one byte at once.
+_SSL_REQUEST = struct.pack("!ii", 8, 80877103)
+
+
+def _postgres_answers(settings_dict: dict[str, Any], timeout: float) -> None:
+    """Raise unless the PostgreSQL server answers an SSLRequest in ``timeout``.
+
+    libpq's ``connect_timeout`` is at least 2 s, longer than a probe's
+    budget: after a failure, a connect through a dead path (a frozen server
+    or a network that drops packets) would keep the check's worker for 2 s
+    and readiness failing that long after the recovery.  One byte on a
+    throwaway socket with a real timeout decides first.  Only TCP to one
+    host (a Unix socket cannot lose packets; several hosts are libpq's to
+    try) and only after a failure: steady probing never opens it.
+    """
+    if "postgresql" not in str(settings_dict.get("ENGINE", "")):
+        return
+    host = str(settings_dict.get("HOST") or "")
+    if not host or host.startswith("/") or "," in host:
+        return
+    port = int(settings_dict.get("PORT") or 5432)
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.settimeout(timeout)
+        sock.sendall(_SSL_REQUEST)
+        sock.recv(1)  # "S", "N", or a close: alive either way; silence times out
 
 
 class CacheCheck(Check):
@@ -201,7 +350,12 @@ class RedisCheck(_KeptConnectionCheck):
 
         kwargs: dict[str, Any] = {
             "socket_connect_timeout": self.connect_timeout,
-            "socket_timeout": self.connect_timeout,
+            # A PING takes microseconds: a read slower than half the budget
+            # is a frozen server or a dead network, and a fresh connection
+            # still fits in the other half.
+            "socket_timeout": self.stale_bound(),
+            "socket_keepalive": True,
+            "socket_keepalive_options": _keepalive_socket_options(),
             "retry": Retry(NoBackoff(), 0),
             "health_check_interval": 0,
             "single_connection_client": True,
@@ -347,6 +501,8 @@ class CeleryBrokerCheck(Check):
                     url,
                     socket_connect_timeout=self.connect_timeout,
                     socket_timeout=self.connect_timeout,
+                    socket_keepalive=True,
+                    socket_keepalive_options=_keepalive_socket_options(),
                     retry=Retry(NoBackoff(), 0),
                     single_connection_client=True,
                 )

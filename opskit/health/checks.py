@@ -12,6 +12,9 @@ only the health capability knows:
 * ``opskit.W502`` ``DETAILS = "always"`` shows internals to anyone.
 * ``opskit.W503`` the deadline (or a check's timeout) does not fit
   Kubernetes' default 1 s probe timeout.
+* ``opskit.W504`` a PostgreSQL alias has no ``connect_timeout``: a request
+  connecting to an unreachable server holds its worker for minutes, and
+  enough of them leave none for ``/livez``.
 """
 
 from __future__ import annotations
@@ -78,6 +81,34 @@ def _shadowed(s: Any) -> list[Any]:
     ]
 
 
+def _unbounded_connects() -> list[Any]:
+    import os
+
+    if os.environ.get("PGCONNECT_TIMEOUT"):
+        return []
+    from django.db import connections
+
+    databases: dict[str, Any] = connections.settings
+    aliases = [
+        alias
+        for alias, cfg in databases.items()
+        if "postgresql" in str(cfg.get("ENGINE", ""))
+        and not (cfg.get("OPTIONS") or {}).get("connect_timeout")
+    ]
+    if not aliases:
+        return []
+    return [
+        Warning(
+            f"DATABASES {', '.join(map(repr, aliases))} (PostgreSQL) set no connect_timeout: a "
+            "request connecting to an unreachable server waits for the kernel (minutes) and "
+            "holds its worker; enough of them leave no worker for /livez.",
+            hint='Set OPTIONS {"connect_timeout": 2} (and a statement_timeout); see '
+            "docs/operations/servers.md.",
+            id="opskit.W504",
+        )
+    ]
+
+
 def check_health(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     s = get_settings().HEALTH
     if not s.ENABLED:
@@ -116,6 +147,7 @@ def check_health(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                 )
             )
     errors += _shadowed(s)
+    errors += _unbounded_connects()
     if s.DETAILS == "always":
         errors.append(
             Warning(

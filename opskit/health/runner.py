@@ -6,7 +6,12 @@
 * At most one run per check is in flight per process (single-flight): a
   probe arriving while a run is in flight waits for that run.
 * A result is reused for ``TTL`` seconds, so any probe rate costs at most
-  one run per check per TTL per process.
+  one run per check per TTL per process.  A failure is reused for a quarter
+  of that (``FAIL_TTL_SHARE``): each worker caches its own result, and after
+  a dependency recovers every worker must notice soon, not one TTL after
+  its last failure (readiness converges across workers within TTL/4 plus
+  one run).  A probe flood during an outage still costs at most four runs
+  per check per TTL per process, never one per probe.
 * A run still going at the end of its budget is reported failed ("hung for
   N s") and that report is cached like a result, so the next probes answer
   at once; the stuck worker is left alone until its dependency answers or
@@ -32,6 +37,9 @@ from .base import READY, Check, CheckWarning, Result, sanitize
 __all__ = ["FAIL", "PASS", "WARN", "Runner", "Slot", "get_runner", "overall"]
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
+
+#: Share of ``TTL`` for which a failed result is reused (see above).
+FAIL_TTL_SHARE = 0.25
 
 logger = logging.getLogger("opskit.health")
 
@@ -130,6 +138,7 @@ class Runner:
 
     def __init__(self, checks: list[Check], settings: HealthSettings) -> None:
         self.ttl = settings.TTL
+        self.fail_ttl = settings.TTL * FAIL_TTL_SHARE
         self.deadline = settings.DEADLINE
         self.lock = threading.Lock()
         self.slots = {c.name: Slot(self, c, settings.DEADLINE) for c in checks}
@@ -165,7 +174,7 @@ class Runner:
         with self.lock:
             for slot in slots:
                 result = slot.result
-                if result is not None and now - result.observed_at < self.ttl:
+                if result is not None and now - result.observed_at < self._reuse(result):
                     ready.append((slot, result))
                     continue
                 run = slot.run
@@ -178,6 +187,9 @@ class Runner:
                 else:
                     waits.append((slot, run))
         return ready, waits, fresh_hung
+
+    def _reuse(self, result: Result) -> float:
+        return self.fail_ttl if result.status == FAIL else self.ttl
 
     def _hung_locked(self, slot: Slot, run: _Run, now: float) -> Result:
         waited = now - run.started
@@ -196,7 +208,7 @@ class Runner:
             if (
                 current is not None
                 and slot.hung_run is run
-                and now - current.observed_at < self.ttl
+                and now - current.observed_at < self.fail_ttl
             ):
                 return current
             result = self._hung_locked(slot, run, now)

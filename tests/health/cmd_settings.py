@@ -26,3 +26,8 @@ if os.environ.get("HEALTH_TEST_HUNG_PORT"):
         },
     }
 OPSKIT = {**OPSKIT, "HEALTH": json.loads(os.environ.get("HEALTH_TEST_OPTIONS", "{}"))}
+if os.environ.get("HEALTH_TEST_JSON_LOGS"):
+    # JSON lines on stdout, as in a container: --json must stay parseable.
+    from opskit.logs import json_logging
+
+    LOGGING = json_logging("INFO")

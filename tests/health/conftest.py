@@ -11,7 +11,7 @@ from django.test import override_settings
 
 from opskit.health.runner import get_runner, reset_runner
 
-from .faults import FreezableProxy, HungListener
+from .faults import FreezableProxy, HungListener, SwitchableProxy
 
 
 @pytest.fixture
@@ -86,3 +86,18 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.02)
     return predicate()
+
+
+@pytest.fixture
+def switch_proxy() -> Iterator[Callable[[int], SwitchableProxy]]:
+    """Switchable proxies (forward / blackhole / close) to loopback ports."""
+    made: list[SwitchableProxy] = []
+
+    def make(port: int) -> SwitchableProxy:
+        proxy = SwitchableProxy("127.0.0.1", port)
+        made.append(proxy)
+        return proxy
+
+    yield make
+    for proxy in made:
+        proxy.close()

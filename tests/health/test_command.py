@@ -103,3 +103,33 @@ def test_startup_pending_migrations_then_applied(tmp_path: Path) -> None:
     )
     code, out, _ = command("--startup", HEALTH_TEST_SQLITE=db)
     assert code == 0 and out.startswith("pass"), out
+
+
+@pytest.mark.postgres
+def test_json_is_pure_with_json_logs_on_stdout(hung_listener: Any) -> None:
+    """A failing check logs its transition; with JSON logging on stdout the
+    log line must go to stderr and stdout must parse as one JSON document."""
+    opts = {"CHECKS": ["database:hung", "memory"], "DEADLINE": 0.3, "PROBE_TIMEOUT": 30}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.health.cmd_settings",
+        "PYTHONPATH": str(ROOT),
+        "HEALTH_TEST_OPTIONS": json.dumps(opts),
+        "HEALTH_TEST_HUNG_PORT": str(hung_listener.port),
+        "HEALTH_TEST_JSON_LOGS": "1",
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "django", "opskit_health", "--ready", "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 1, out.stdout + out.stderr
+    doc = json.loads(out.stdout)  # the whole of stdout, nothing else
+    assert doc["status"] == "fail"
+    assert doc["checks"]["db.hung:responseTime"][0]["status"] == "fail"
+    # The transition was logged, as JSON, on stderr instead.
+    logged = [json.loads(line) for line in out.stderr.splitlines() if line.startswith("{")]
+    assert any(r.get("logger") == "opskit.health" for r in logged), out.stderr

@@ -79,3 +79,13 @@ def test_w503_deadline_over_kubernetes_timeout() -> None:
 
 def test_disabled_health_is_not_checked() -> None:
     assert ids(ENABLED=False, DETAILS="sometimes", CHECKS=["nope"]) == []
+
+
+def test_w504_postgresql_alias_without_connect_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    from django.db import connections
+
+    pg = {"ENGINE": "django.db.backends.postgresql", "NAME": "x", "OPTIONS": {}}
+    monkeypatch.setitem(connections.settings, "unbounded", pg)
+    assert ids() == ["opskit.W504"]
+    monkeypatch.setitem(pg, "OPTIONS", {"connect_timeout": 2})
+    assert ids() == []

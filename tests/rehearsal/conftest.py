@@ -320,7 +320,7 @@ def stack() -> Iterator[Stack]:
                 "rate limit of /rehearsal/limited/": f"{RATE_LIMIT}/h per client address (key ip)",
             }
         )
-        yield Stack(gunicorn, redis, proxy, {"rate_limit": RATE_LIMIT})
+        yield Stack(gunicorn, redis, proxy, {"rate_limit": RATE_LIMIT, "db_url": db_url})
 
 
 @pytest.fixture

@@ -28,6 +28,9 @@ TITLES = {
     "test_uvicorn_proxy_headers_are_reported_and_gain_nothing[no-proxy-headers]": (
         "9. uvicorn --no-proxy-headers"
     ),
+    "test_dropped_network_readiness": "7a. Dropped network under the probe (shipped deployment)",
+    "test_hung_database_liveness": "7b. Hung database under app traffic (shipped deployment)",
+    "test_haproxy_down_and_up": "7c. HAProxy checking /readyz",
 }
 
 #: Runs against builds with one protection switched off (by hand, never

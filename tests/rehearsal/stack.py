@@ -99,7 +99,16 @@ class PrivateRedis:
 class Gunicorn:
     """The demo under gunicorn with opskit's config (multi-process metrics)."""
 
-    def __init__(self, env: dict[str, str], workers: int = 4, timeout: int = 30) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        workers: int = 4,
+        timeout: int = 30,
+        app: str = "demo.wsgi:application",
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
+        self.app = app
+        self.extra_args = extra_args
         self.port = free_port()
         self.workers = workers
         self.timeout = timeout
@@ -135,7 +144,8 @@ class Gunicorn:
                     "--graceful-timeout",
                     "5",
                     *_no_control_socket(),
-                    "demo.wsgi:application",
+                    *self.extra_args,
+                    self.app,
                 ],
                 cwd=DEMO,
                 env=self.env,

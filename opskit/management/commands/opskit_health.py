@@ -4,12 +4,20 @@ Runs the same checks as the HTTP endpoints, once, with the same deadline,
 prints the status (or the details with ``--verbose``) and exits 0 for pass
 or warn, 1 for fail.  A hung dependency is reported at the deadline: the
 stuck worker is a daemon thread and never delays the exit.
+
+stdout carries the answer only: a script or a Docker ``HEALTHCHECK`` parses
+``--json`` with ``json.load``.  Log handlers writing to stdout (JSON
+logging in a container usually does) are pointed at stderr while the
+command runs, and so is anything else printed meanwhile.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
@@ -37,6 +45,12 @@ class Command(BaseCommand):
         parser.set_defaults(kind=READY)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # The whole command, output included: a check's worker thread may
+        # log a transition at any moment until the process exits.
+        with _stdout_logs_to_stderr():
+            self._handle(options)
+
+    def _handle(self, options: dict[str, Any]) -> None:
         kind = options["kind"]
         if kind == "live":
             pairs = []
@@ -61,3 +75,37 @@ class Command(BaseCommand):
         self.stdout.flush()
         if status == FAIL:
             sys.exit(1)
+
+
+def _stdout_handlers() -> list[logging.StreamHandler[Any]]:
+    loggers: list[Any] = [logging.getLogger()]
+    loggers += [
+        lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)
+    ]
+    out: dict[int, logging.StreamHandler[Any]] = {}  # a handler may serve several loggers
+    for lg in loggers:
+        for handler in lg.handlers:
+            if isinstance(handler, logging.StreamHandler) and handler.stream in (
+                sys.stdout,
+                sys.__stdout__,
+            ):
+                out[id(handler)] = handler
+    return list(out.values())
+
+
+@contextlib.contextmanager
+def _stdout_logs_to_stderr() -> Iterator[None]:
+    """Point stdout's log handlers (and stray prints) at stderr meanwhile.
+
+    Uses ``StreamHandler.setStream``; the command's own ``self.stdout`` keeps
+    the real stdout for the answer.
+    """
+    handlers = _stdout_handlers()
+    previous = [h.setStream(sys.stderr) for h in handlers]
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        for handler, stream in zip(handlers, previous, strict=True):
+            if stream is not None:
+                handler.setStream(stream)
