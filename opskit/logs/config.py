@@ -46,6 +46,8 @@ def _base(
             "django.server": {"handlers": [], "level": "WARNING", "propagate": True},
             # The request line is INFO whatever the root level is.
             "opskit.request": {"level": "INFO", "propagate": True},
+            # ... and so is the task line (a Celery worker's --loglevel sets root).
+            "opskit.task": {"level": "INFO", "propagate": True},
         },
     }
 

@@ -23,10 +23,21 @@ import opskit
 
 PACKAGE = Path(opskit.__file__).parent
 #: Capability packages (and the one-module capability ``slow``).
-CAPABILITIES = ("health", "logs", "metrics", "queries", "ratelimit", "sentry", "slow")
+CAPABILITIES = ("health", "logs", "metrics", "queries", "ratelimit", "sentry", "slow", "tasks")
 #: The shared core every capability may import.
 CORE = frozenset(
-    {"apps", "checks", "client", "conf", "context", "extensions", "ids", "middleware", "signals"}
+    {
+        "apps",
+        "checks",
+        "client",
+        "conf",
+        "context",
+        "extensions",
+        "ids",
+        "middleware",
+        "propagation",
+        "signals",
+    }
 )
 #: Modules whose third-party dependency reads Django settings when imported
 #: (Django REST framework's ``api_settings``): imported with settings named
