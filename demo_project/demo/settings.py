@@ -119,3 +119,16 @@ SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = os.environ.get("DJANGO_SECURE", "")
 # request line: keep only its errors.
 LOGGING = json_logging()
 LOGGING["loggers"]["django.server"] = {"handlers": [], "level": "ERROR", "propagate": True}
+
+# Background tasks (Celery): a worker on Redis when there is one; with no
+# broker (`make demo`) tasks run eagerly in the request, and opskit still
+# writes their correlated task lines.  Mail goes to the console.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL or "memory://localhost/"
+CELERY_TASK_ALWAYS_EAGER = not (os.environ.get("CELERY_BROKER_URL") or REDIS_URL)
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # LOGGING above stays in charge
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {
+    "cleanup-old-drafts": {"task": "blog.cleanup_old_drafts", "schedule": 24 * 3600.0},
+}
+EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
