@@ -98,6 +98,13 @@ OPSKIT: dict[str, Any] = {
     # With SENTRY_DSN set: errors, plus N+1 patterns and slow requests as
     # warning issues (one per pattern per 5 minutes).
     "SENTRY": {"REPORT_N_PLUS_ONE": True, "REPORT_SLOW_REQUESTS": True},
+    # A Celery worker serves its tasks' metrics on this port (all children).
+    "TASKS": {
+        "WORKER_METRICS_PORT": int(os.environ["WORKER_METRICS_PORT"])
+        if os.environ.get("WORKER_METRICS_PORT")
+        else None,
+        "WORKER_METRICS_ADDR": os.environ.get("WORKER_METRICS_ADDR", "127.0.0.1"),
+    },
 }
 
 AUTH_PASSWORD_VALIDATORS: list[dict[str, str]] = []
