@@ -27,8 +27,6 @@ def on_task_started(sender: Any, **kwargs: Any) -> None:
     try:
         import sentry_sdk
 
-        if not sentry_sdk.get_client().is_active():
-            return
         info = record.extra.get("task") or {}
         manager = sentry_sdk.isolation_scope()
         scope = manager.__enter__()
@@ -76,8 +74,12 @@ def on_task_finished(sender: Any, **kwargs: Any) -> None:
 def connect() -> None:
     """READY hook (idempotent); nothing without sentry-sdk."""
     try:
-        import sentry_sdk  # noqa: F401
+        import sentry_sdk
     except ImportError:
+        return
+    # Sentry is initialised before this hook (opskit's own set-up runs first,
+    # or the project's sentry_sdk.init() in settings): no client, no cost.
+    if not sentry_sdk.get_client().is_active():
         return
     signals.task_started.connect(on_task_started, dispatch_uid="opskit.sentry.task_started")
     signals.task_finished.connect(on_task_finished, dispatch_uid="opskit.sentry.task_finished")
