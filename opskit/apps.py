@@ -33,6 +33,14 @@ READY_HOOKS: tuple[str, ...] = (
     # -- health (issue 7) --
     # -- sentry (issue 8) --
     "opskit.sentry.setup",
+    # -- background tasks: Celery's signals, then each capability's part of a
+    # task run (task_finished runs them in this order: statistics closed,
+    # metrics, Sentry, then the task line) --
+    "opskit.tasks.connect",
+    "opskit.queries.tasks.connect",
+    "opskit.metrics.tasks.connect",
+    "opskit.sentry.tasks.connect",
+    "opskit.logs.tasks.connect",
 )
 
 

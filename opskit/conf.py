@@ -29,6 +29,7 @@ __all__ = [
     "SentrySettings",
     "Settings",
     "SlowRequestSettings",
+    "TasksSettings",
     "get_settings",
     "reload_settings",
     "validate",
@@ -330,6 +331,30 @@ class SentrySettings:
 
 
 @dataclass(frozen=True)
+class TasksSettings:
+    """Background tasks (``opskit.tasks``; Celery, with the ``celery`` extra)."""
+
+    #: Carry the request id into tasks and observe every task run (a no-op
+    #: without Celery installed).
+    ENABLED: bool = True
+    #: Logger of the one line per task run.
+    LOGGER: str = "opskit.task"
+    #: A task run at least this slow (ms) logs one WARNING; ``None`` turns
+    #: the global threshold off (``SLOW_TASKS`` entries still apply).
+    SLOW_TASK_MS: float | None = 60_000.0
+    #: Per-task thresholds in ms (task name to ms), over ``SLOW_TASK_MS``.
+    SLOW_TASKS: dict[str, float] = field(default_factory=dict)
+    #: Distinct task names kept as metric label values before they fold.
+    MAX_TASK_NAMES: int = 200
+    #: Port on which a Celery worker's main process serves ``/metrics``
+    #: (every prefork child aggregated); ``None``: not served.
+    WORKER_METRICS_PORT: int | None = None
+    #: Address the worker's metrics server binds; "0.0.0.0" for a scrape
+    #: from outside the host (a pod IP), behind a network policy.
+    WORKER_METRICS_ADDR: str = "127.0.0.1"
+
+
+@dataclass(frozen=True)
 class Settings:
     """The merged ``OPSKIT`` setting."""
 
@@ -348,6 +373,7 @@ class Settings:
     SLOW_REQUESTS: SlowRequestSettings = field(default_factory=SlowRequestSettings)
     HEALTH: HealthSettings = field(default_factory=HealthSettings)
     SENTRY: SentrySettings = field(default_factory=SentrySettings)
+    TASKS: TasksSettings = field(default_factory=TasksSettings)
 
 
 class ConfigError(ValueError):
@@ -379,6 +405,11 @@ def _type_ok(value: Any, tp: Any) -> bool:
             return False
         args = typing.get_args(tp)
         return not args or all(_type_ok(v, args[0]) for v in value)
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            return False
+        kt, vt = typing.get_args(tp) or (Any, Any)
+        return all(_type_ok(k, kt) and _type_ok(v, vt) for k, v in value.items())
     if isinstance(tp, type):
         return isinstance(value, tp)
     return True

@@ -19,6 +19,8 @@ __all__ = [
     "send",
     "slow_query",
     "slow_request",
+    "task_finished",
+    "task_started",
     "unused_eager_load",
 ]
 
@@ -66,3 +68,14 @@ def send(signal: Signal, sender: Any, **kwargs: Any) -> None:
         from .extensions import report_internal_error
 
         report_internal_error("signal", exc)
+
+
+#: A monitored background task run is starting; its record is active.
+#: Args: ``record`` (``record.extra["task"]`` holds the task's name, id,
+#: queue and parent request id).
+task_started = Signal()
+
+#: A monitored background task run has finished (the clock is stopped, the
+#: record still active).  Args: ``record``, ``state`` ("succeeded",
+#: "failed", "retried", "rejected").
+task_finished = Signal()

@@ -38,6 +38,7 @@ from opskit.ratelimit import RateLimitMixin, ratelimit
 from opskit.slow import slow_request
 
 from .models import Category, Post, PostQuerySet, Tag
+from .tasks import notify_published
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -424,6 +425,8 @@ def post_publish(request: HttpRequest, pk: int) -> JsonResponse:
     if post.author_id != user.pk and not user.is_staff:
         raise ApiError(403, "Only the post's author or staff may publish it.")
     changed = post.publish()
+    if changed:  # the notification task runs once the publication is committed
+        transaction.on_commit(functools.partial(notify_published.delay, post.pk))
     data = post_json(post, content=True)
     data["changed"] = changed
     return JsonResponse(data)

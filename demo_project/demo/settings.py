@@ -122,6 +122,13 @@ OPSKIT: dict[str, Any] = {
     # With SENTRY_DSN set: errors, plus N+1 patterns and slow requests as
     # warning issues (one per pattern per 5 minutes).
     "SENTRY": {"REPORT_N_PLUS_ONE": True, "REPORT_SLOW_REQUESTS": True},
+    # A Celery worker serves its tasks' metrics on this port (all children).
+    "TASKS": {
+        "WORKER_METRICS_PORT": int(os.environ["WORKER_METRICS_PORT"])
+        if os.environ.get("WORKER_METRICS_PORT")
+        else None,
+        "WORKER_METRICS_ADDR": os.environ.get("WORKER_METRICS_ADDR", "127.0.0.1"),
+    },
 }
 
 AUTH_PASSWORD_VALIDATORS: list[dict[str, str]] = []
@@ -143,3 +150,16 @@ SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = os.environ.get("DJANGO_SECURE", "")
 # request line: keep only its errors.
 LOGGING = json_logging()
 LOGGING["loggers"]["django.server"] = {"handlers": [], "level": "ERROR", "propagate": True}
+
+# Background tasks (Celery): a worker on Redis when there is one; with no
+# broker (`make demo`) tasks run eagerly in the request, and opskit still
+# writes their correlated task lines.  Mail goes to the console.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # LOGGING above stays in charge
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {
+    "cleanup-old-drafts": {"task": "blog.cleanup_old_drafts", "schedule": 24 * 3600.0},
+}
+EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"

@@ -37,6 +37,7 @@ from .base import STARTUP, Check, CheckFailed, CheckWarning
 __all__ = [
     "CacheCheck",
     "CeleryBrokerCheck",
+    "CeleryWorkersCheck",
     "DatabaseCheck",
     "DiskCheck",
     "MemoryCheck",
@@ -524,3 +525,45 @@ class CeleryBrokerCheck(Check):
     def close(self) -> None:
         client, self.client = self.client, None
         _close_quietly(client)
+
+
+class CeleryWorkersCheck(Check):
+    """At least one Celery worker answers a control ``ping`` (opt-in).
+
+    The broker check proves messages can be queued; this one proves somebody
+    consumes them.  One broadcast ping, answered by the first worker
+    (``limit=1``), waits at most ``reply_timeout`` seconds, inside the probe's
+    deadline.  Critical by default (you add it because tasks matter); give it
+    ``"critical": False`` to report without failing readiness.
+    """
+
+    component_type = "component"
+
+    def __init__(
+        self,
+        app: str | None = None,
+        reply_timeout: float = 0.5,
+        connect_timeout: float | None = None,
+        **kw: Any,
+    ):
+        kw.setdefault("name", "celery.workers")
+        super().__init__(**kw)
+        self.app = app
+        self.reply_timeout = reply_timeout
+
+    def _app(self) -> Any:
+        if self.app:
+            from django.utils.module_loading import import_string
+
+            return import_string(self.app)
+        import importlib
+
+        # Celery is optional (the ``celery`` extra): the project's app, set
+        # as current when its module is imported (the usual ``proj/celery.py``).
+        return importlib.import_module("celery").current_app
+
+    def run(self) -> float | None:
+        replies = self._app().control.ping(timeout=self.reply_timeout, limit=1)
+        if not replies:
+            raise CheckFailed("no Celery worker answered a ping", observed=0)
+        return len(replies)

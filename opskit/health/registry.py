@@ -45,6 +45,7 @@ BUILTIN_NAMES: dict[str, tuple[type[Check], str | None]] = {
     "memory": (builtin.MemoryCheck, None),
     "migrations": (builtin.MigrationsCheck, "alias"),
     "celery": (builtin.CeleryBrokerCheck, "url"),
+    "celery.workers": (builtin.CeleryWorkersCheck, "app"),
 }
 
 
@@ -58,6 +59,7 @@ def _defaults_for(cls: type[Any], settings: HealthSettings) -> dict[str, Any]:
         builtin.RedisCheck,
         builtin.MigrationsCheck,
         builtin.CeleryBrokerCheck,
+        builtin.CeleryWorkersCheck,
     ):
         return {"connect_timeout": settings.PROBE_TIMEOUT}
     if cls is builtin.DiskCheck:

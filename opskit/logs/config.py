@@ -63,6 +63,12 @@ def _base(
             "django.request": {"level": django_request_level, "propagate": True},
             # The request line is INFO whatever the root level is.
             "opskit.request": {"level": "INFO", "propagate": True},
+            # ... and so is the task line (a Celery worker's --loglevel sets root).
+            "opskit.task": {"level": "INFO", "propagate": True},
+            # Celery's own "Task ... received/succeeded" INFO lines repeat the
+            # task line; its warnings and errors (a failure's traceback) stay.
+            "celery.app.trace": {"level": "WARNING", "propagate": True},
+            "celery.worker.strategy": {"level": "WARNING", "propagate": True},
         },
     }
 

@@ -10,7 +10,7 @@ __all__ = ["RequestIdFilter"]
 
 
 class RequestIdFilter(logging.Filter):
-    """Add ``request_id`` (and ``trace_id`` / ``span_id`` when known) to records.
+    """Add ``request_id`` (and ``trace_id`` / ``span_id``, ``parent_request_id`` when known).
 
     Attach it to *handlers*, not loggers: a handler filter sees every record
     that reaches the handler, whichever logger wrote it, while a logger
@@ -43,6 +43,11 @@ class RequestIdFilter(logging.Filter):
                 attrs["request_id"] = self.default
                 return True
         attrs["request_id"] = rec.request_id
+        extra = rec.extra
+        if extra:  # a task run: the request that started its chain
+            parent = extra.get("parent_request_id")
+            if parent is not None:
+                attrs.setdefault("parent_request_id", parent)
         if rec.trace_id is not None:
             attrs.setdefault("trace_id", rec.trace_id)
             attrs.setdefault("span_id", rec.span_id)

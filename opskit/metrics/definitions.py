@@ -55,6 +55,26 @@ OTHER = "_OTHER"
 DB_QUERY_COUNT_BUCKETS: tuple[float, ...] = (0, 1, 2, 5, 10, 20, 50, 100, 250, 500, 1000)
 #: ``opskit_health_check_status`` per reported status (unknown statuses: 0).
 HEALTH_STATUS_VALUES: dict[str, float] = {"pass": 1.0, "warn": 0.5, "fail": 0.0}
+#: Upper bounds (seconds) of the task duration and queue-wait histograms:
+#: tasks run from milliseconds to hours.
+TASK_BUCKETS: tuple[float, ...] = (
+    0.01,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    300.0,
+    900.0,
+    3600.0,
+)
+#: Final states of a task run kept as label values.
+TASK_STATES = frozenset({"succeeded", "failed", "retried", "rejected", "ignored"})
 #: Outcomes of ``ratelimit_decided`` kept as label values.
 RATELIMIT_OUTCOMES = frozenset({"allowed", "limited", "error", "shadow"})
 
@@ -80,6 +100,11 @@ METRIC_NAMES: tuple[str, ...] = (
     "opskit_health_check_status",
     "opskit_health_check_duration_seconds",
     "opskit_slow_requests_total",
+    "opskit_task_duration_seconds",
+    "opskit_task_queue_wait_seconds",
+    "opskit_tasks_active",
+    "opskit_task_failures_total",
+    "opskit_task_retries_total",
     "opskit_process_cpu_seconds_total",
     "opskit_process_resident_memory_bytes",
     "opskit_process_open_fds",
@@ -226,6 +251,39 @@ class Metrics:
             ["http_route"],
             registry=None,
         )
+        self.task_duration = Histogram(
+            "opskit_task_duration_seconds",
+            "Duration of background task runs, by task and final state.",
+            ["task", "state"],
+            buckets=TASK_BUCKETS,
+            registry=None,
+        )
+        self.task_queue_wait = Histogram(
+            "opskit_task_queue_wait_seconds",
+            "Time a task waited in its queue, from enqueue to the start of its run.",
+            ["task"],
+            buckets=TASK_BUCKETS,
+            registry=None,
+        )
+        self.tasks_active = Gauge(
+            "opskit_tasks_active",
+            "Background task runs in progress.",
+            ["task"],
+            registry=None,
+            multiprocess_mode="livesum",
+        )
+        self.task_failures = Counter(
+            "opskit_task_failures_total",
+            "Background task runs that failed (no retry left or none asked).",
+            ["task"],
+            registry=None,
+        )
+        self.task_retries = Counter(
+            "opskit_task_retries_total",
+            "Background task runs that ended asking for a retry.",
+            ["task"],
+            registry=None,
+        )
         self.system: Collector | None = None
         if not is_multiprocess():
             # In multi-process mode a custom collector in a worker's registry
@@ -236,6 +294,7 @@ class Metrics:
         self.aliases = _Bounded(MAX_ALIASES, OTHER, "alias")
         self.scopes = _Bounded(MAX_SCOPES, OTHER, "ratelimit scope")
         self.checks = _Bounded(MAX_CHECKS, OTHER, "health check")
+        self.tasks = _Bounded(get_settings().TASKS.MAX_TASK_NAMES, OTHER, "task")
         self._request_children: dict[tuple[Any, ...], Any] = {}
         self._alias_children: dict[str, tuple[Any, Any]] = {}
         self._lock = threading.Lock()
@@ -252,6 +311,11 @@ class Metrics:
             self.health_status,
             self.health_duration,
             self.slow_requests,
+            self.task_duration,
+            self.task_queue_wait,
+            self.tasks_active,
+            self.task_failures,
+            self.task_retries,
         ]
         if self.system is not None:
             self.collectors.append(self.system)
@@ -333,6 +397,9 @@ class Metrics:
     def ratelimit_labels(self, scope: Any, outcome: Any) -> tuple[str, str]:
         out = outcome if outcome in RATELIMIT_OUTCOMES else OTHER
         return self.scopes(str(scope) if scope else OTHER), out
+
+    def task_label(self, task: Any) -> str:
+        return self.tasks(str(task) if task else OTHER)
 
     def check_label(self, check: Any) -> str:
         return self.checks(str(check) if check else OTHER)

@@ -23,7 +23,7 @@ import opskit
 
 PACKAGE = Path(opskit.__file__).parent
 #: Capability packages (and the one-module capability ``slow``).
-CAPABILITIES = ("health", "logs", "metrics", "queries", "ratelimit", "sentry", "slow")
+CAPABILITIES = ("health", "logs", "metrics", "queries", "ratelimit", "sentry", "slow", "tasks")
 #: The shared core every capability may import.
 CORE = frozenset(
     {
@@ -35,6 +35,7 @@ CORE = frozenset(
         "extensions",
         "ids",
         "middleware",
+        "propagation",
         "redact",
         "signals",
     }

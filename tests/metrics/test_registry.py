@@ -13,6 +13,7 @@ import pytest
 from django.test import Client
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, generate_latest
 
+from opskit.context import RequestRecord
 from opskit.metrics import METRIC_NAMES, get_metrics
 from opskit.metrics.extension import MetricsExtension
 
@@ -171,6 +172,12 @@ def test_metric_names_list_matches_the_exposition(fresh: Any) -> None:
     signals.n_plus_one_detected.send(None, alias="default", count=5, duration=0.1)
     signals.slow_request.send(None, threshold=1.0, duration=2.0, record=None)
     signals.unused_eager_load.send(None, kind="select_related", model="a.B", lookup="c")
+    task = RequestRecord("t" * 32, method="TASK", path="job")
+    task.extra["task"] = {"name": "job", "queue_wait": 0.5}
+    signals.task_started.send(None, record=task)
+    task.finish()
+    for state in ("succeeded", "failed", "retried"):
+        signals.task_finished.send(None, record=task, state=state)
     Client().get("/m/db/")
     samples = parse(Client().get("/metrics").content.decode())
     names = {s.name for s in samples}

@@ -275,6 +275,10 @@ def stack() -> Iterator[Stack]:
         redis = PrivateRedis()
         cleanup.callback(redis.stop)
         redis.start()
+        # The Celery broker: a server of its own, which no fault scenario touches.
+        broker = PrivateRedis()
+        cleanup.callback(broker.stop)
+        broker.start()
         proxy = HangableProxy(pg.port or 5432, pg.hostname or "127.0.0.1")
         cleanup.callback(proxy.close)
         u = urllib.parse.urlparse(db_url)
@@ -299,6 +303,7 @@ def stack() -> Iterator[Stack]:
             REHEARSAL_RATE_LIMIT=str(RATE_LIMIT),
             REHEARSAL_HEALTH_TOKEN=HEALTH_TOKEN,
             PROMETHEUS_MULTIPROC_DIR=metrics_dir,
+            CELERY_BROKER_URL=broker.url,
         )
         t0 = time.monotonic()
         manage(env, "migrate", "--noinput", "-v", "0")
@@ -320,7 +325,9 @@ def stack() -> Iterator[Stack]:
                 "rate limit of /rehearsal/limited/": f"{RATE_LIMIT}/h per client address (key ip)",
             }
         )
-        yield Stack(gunicorn, redis, proxy, {"rate_limit": RATE_LIMIT, "db_url": db_url})
+        yield Stack(
+            gunicorn, redis, proxy, {"rate_limit": RATE_LIMIT, "db_url": db_url, "env": env}
+        )
 
 
 @pytest.fixture

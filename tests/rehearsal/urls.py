@@ -54,7 +54,17 @@ limited = ratelimit(rate=f"{settings.RATE_LIMIT}/h", key="ip", scope="rehearsal-
 )
 open_ = ratelimit(rate="1000000/h", key="ip", scope="rehearsal-open")(_answer)
 
+
+def enqueue_two(request: HttpRequest) -> JsonResponse:
+    """Two of the demo's real tasks per request (the background-tasks scenario)."""
+    from blog.tasks import cleanup_old_drafts, notify_published
+
+    ids = [notify_published.delay(0).id, cleanup_old_drafts.delay(36500).id]
+    return JsonResponse({"ids": ids})
+
+
 urlpatterns: list[URLPattern | URLResolver] = [
+    path("rehearsal/enqueue/", enqueue_two, name="rehearsal-enqueue"),
     path("rehearsal/limited/", limited, name="rehearsal-limited"),
     path("rehearsal/open/", open_, name="rehearsal-open"),
     *demo_urlpatterns,
