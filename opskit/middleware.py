@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.utils.functional import LazyObject, empty
@@ -41,6 +42,21 @@ def normalize_method(method: str | None) -> str:
     return method if method in KNOWN_METHODS else "_OTHER"  # type: ignore[return-value]
 
 
+def _require_app() -> None:
+    """Without the app nothing installs the query hook, the checks or the
+    signal receivers: requests would be logged with 0 queries and no N+1,
+    silently.  Django builds the middleware chain when the server loads the
+    WSGI/ASGI application, so this stops the server at startup."""
+    from django.apps import apps
+
+    if not apps.is_installed("opskit"):
+        raise ImproperlyConfigured(
+            "opskit.middleware.OpsKitMiddleware is in MIDDLEWARE but 'opskit' is not in "
+            "INSTALLED_APPS: query counts, N+1 reports and opskit's system checks would be "
+            'missing. Fix: INSTALLED_APPS += ["opskit"] in your settings.'
+        )
+
+
 GetResponse = Callable[[HttpRequest], HttpResponseBase]
 AsyncGetResponse = Callable[[HttpRequest], Awaitable[HttpResponseBase]]
 
@@ -52,6 +68,7 @@ class OpsKitMiddleware:
     async_capable = True
 
     def __init__(self, get_response: GetResponse | AsyncGetResponse) -> None:
+        _require_app()
         self.get_response = get_response
         self.async_mode = iscoroutinefunction(get_response)
         if self.async_mode:
