@@ -19,7 +19,7 @@ WORKDIR /app
 # not on every source edit (the package itself is reinstalled below).
 COPY pyproject.toml README.md ./
 COPY opskit/__init__.py opskit/__init__.py
-RUN pip install ".[demo]" && pip uninstall --yes opskit
+RUN pip install ".[demo]" && pip uninstall --yes django-opskit
 
 COPY opskit opskit
 COPY demo_project demo_project
