@@ -18,6 +18,7 @@ $(VENV)/.stamp: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10) and "opskit needs Python >= 3.10" or 0)'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -U pip
+	$(PIP) uninstall -y opskit 2>/dev/null || true  # the distribution's name before django-opskit
 	$(PIP) install -e '.[test,demo]'
 	touch $@
 
@@ -70,6 +71,7 @@ pytest-sqlite: venv
 $(DJ42_VENV)/.stamp: pyproject.toml
 	test -x $(DJ42_VENV)/bin/python || $(PYTHON) -m venv $(DJ42_VENV)
 	$(DJ42_VENV)/bin/python -m pip --disable-pip-version-check -q install -U pip
+	$(DJ42_VENV)/bin/python -m pip --disable-pip-version-check -q uninstall -y opskit 2>/dev/null || true
 	$(DJ42_VENV)/bin/python -m pip --disable-pip-version-check -q install -e '.[test]' 'django>=4.2,<5.0'
 	$(DJ42_VENV)/bin/python -m pip --disable-pip-version-check -q uninstall -y hiredis
 	touch $@

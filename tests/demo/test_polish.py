@@ -100,6 +100,8 @@ def test_seeded_posts_are_about_their_title() -> None:
         # Mostly about the topic: at least half its own sentences.
         assert sum(s in sentences for s in said) >= len(said) // 2
     assert len(seen_topics) >= 15
+    # No title twice on the home page: every (topic, title) pair comes once first.
+    assert len({p.title for p in posts}) == 80
 
 
 HOSTILE = ["\x00", "redis\x00", "\x00' OR 1=1 --"]

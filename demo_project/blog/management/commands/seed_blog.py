@@ -377,6 +377,13 @@ TITLE_PATTERNS = [
     "The hidden cost of {t}",
     "Notes from an incident: {t}",
     "Getting {t} right in Django",
+    "{T}, one year later",
+    "Our rules for {t}",
+    "{T} without the folklore",
+    "Five mistakes with {t}",
+    "Questions to ask about {t}",
+    "{T} at scale",
+    "Rethinking {t}",
 ]
 
 
@@ -477,14 +484,16 @@ class Command(BaseCommand):
         posts: list[Post] = []
         by_name = {c.name: c for c in categories}
         tag_by_name = {t.name: t for t in tags}
-        topics = list(TOPICS)
+        # Every (topic, title) pair once before any repeats: 360 distinct titles.
+        pairs = [(topic, pattern) for topic in TOPICS for pattern in TITLE_PATTERNS]
+        rng.shuffle(pairs)
         topic_of: list[str] = []
         for i in range(count):
-            topic = rng.choice(topics)
+            topic, pattern = pairs[(start + i) % len(pairs)]
             topic_of.append(topic)
             # "select_related" stays as written (it is a name), others start upper case.
             upper = topic if "_" in topic else topic[0].upper() + topic[1:]
-            title = rng.choice(TITLE_PATTERNS).format(t=topic, T=upper)
+            title = pattern.format(t=topic, T=upper)
             slug = slugify(title)
             n = start + i + 1
             while slug in taken:
