@@ -22,6 +22,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -110,7 +111,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
     pip += ["--disable-pip-version-check", "-q"]
     _ok(
         subprocess.run(
-            [*pip, "install", f"{wheel}[all]", "gunicorn"],
+            [*pip, "install", f"{wheel}[all]", "gunicorn", "uvicorn"],
             capture_output=True,
             text=True,
             timeout=300,
@@ -190,7 +191,7 @@ class Server:
                 self.process.wait()
 
 
-def _start(project: Project, *command: str, name: str) -> Server:
+def _start(project: Project, *command: str, name: str, port: int = 0) -> Server:
     log = project.root / f"{name}.log"
     with log.open("w") as out:
         process = subprocess.Popen(
@@ -201,7 +202,9 @@ def _start(project: Project, *command: str, name: str) -> Server:
             stderr=subprocess.STDOUT,
             text=True,
         )
-    return Server(process, int(command[-1].rsplit(":", 1)[1]) if ":" in command[-1] else 0, log)
+    if not port:  # runserver and gunicorn: the last argument is host:port
+        port = int(command[-1].rsplit(":", 1)[1])
+    return Server(process, port, log)
 
 
 def _runserver(project: Project) -> Server:
@@ -311,9 +314,25 @@ def test_middleware_without_the_app_stops_every_server(project: Project) -> None
         project.settings.write_text(before)
 
 
-def test_a_bad_setting_is_logged_at_gunicorn_startup_with_its_id(project: Project) -> None:
+def _uvicorn(project: Project) -> Server:
+    port = free_port()
+    return _start(
+        project,
+        str(project.venv / "bin" / "uvicorn"),
+        "mysite.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        name="uvicorn",
+        port=port,
+    )
+
+
+@pytest.mark.parametrize("start", [_gunicorn, _uvicorn], ids=["gunicorn", "uvicorn"])
+def test_a_bad_setting_is_logged_at_startup_with_its_id(project: Project, start: Any) -> None:
     before = _append_settings(project, 'OPSKIT = {"TRUSTED_PROXIES": ["10.0.0.0/33"]}')
-    server = _gunicorn(project)
+    server = start(project)
     try:
         server.wait()
         errors = [
