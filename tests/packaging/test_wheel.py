@@ -363,6 +363,8 @@ def test_the_docs_test_helper_example_runs_as_printed(tmp_path: Path) -> None:
         "PYTHONPATH": str(ROOT),
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         "OPSKIT_TEST_DB": "sqlite",
+        # pytest-django only: the suite's other plugins cost seconds to load.
+        "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
     }
     result = subprocess.run(
         [
@@ -373,7 +375,7 @@ def test_the_docs_test_helper_example_runs_as_printed(tmp_path: Path) -> None:
             "-p",
             "no:cacheprovider",
             "-p",
-            "no:randomly",
+            "pytest_django.plugin",
             "-c",
             os.devnull,
             "--rootdir",
