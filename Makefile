@@ -34,11 +34,11 @@ DEMO_PY := $(DEMO_VENV)/bin/python
 PORT ?= 8000
 $(DEMO_VENV)/.stamp: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10) and "opskit needs Python >= 3.10" or 0)'
-	@if $(PYTHON) -m pip --python $(PYTHON) --version >/dev/null 2>&1; then \
-	  test -x $(DEMO_PY) || $(PYTHON) -m venv --without-pip $(DEMO_VENV); \
+	@test -x $(DEMO_PY) || $(PYTHON) -m venv --without-pip $(DEMO_VENV); \
+	if $(PYTHON) -m pip --python $(DEMO_PY) --version >/dev/null 2>&1; then \
 	  pip="$(PYTHON) -m pip --python $(DEMO_PY)"; \
 	else \
-	  test -x $(DEMO_PY) || $(PYTHON) -m venv $(DEMO_VENV); \
+	  $(DEMO_PY) -m pip --version >/dev/null 2>&1 || $(DEMO_PY) -m ensurepip -q; \
 	  pip="$(DEMO_PY) -m pip"; \
 	fi; \
 	set -x; \
