@@ -28,7 +28,7 @@ venv: $(VENV)/.stamp
 # lists, nothing else (no test toolchain, no Redis, Sentry or PostgreSQL
 # client).  It borrows this Python's pip (`pip --python`, pip >= 22.3)
 # rather than bootstrapping one, and builds opskit without an isolated
-# build env: ~15 s from a fresh clone with pip's cache warm.
+# build env: ~13 s of CPU from a fresh clone with pip's cache warm.
 DEMO_VENV ?= .venv-demo
 DEMO_PY := $(DEMO_VENV)/bin/python
 PORT ?= 8000
