@@ -9,6 +9,7 @@ from typing import Any
 
 from django.apps import AppConfig
 from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
@@ -93,6 +94,18 @@ def log_startup_problems() -> list[checks.CheckMessage]:
             "%s: %s%s", message.id, message.msg, hint, extra={"check_id": message.id}
         )
     return serious
+
+
+def require_app(what: str, lost: str) -> None:
+    """Raise ``ImproperlyConfigured`` naming the fix when ``"opskit"`` is not
+    installed: ``what`` is in use, but without the app ``lost``."""
+    from django.apps import apps
+
+    if not apps.is_installed("opskit"):
+        raise ImproperlyConfigured(
+            f"{what} but 'opskit' is not in INSTALLED_APPS: {lost}. "
+            'Fix: INSTALLED_APPS += ["opskit"] in your settings.'
+        )
 
 
 class OpsKitConfig(AppConfig):

@@ -15,12 +15,12 @@ from functools import lru_cache
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
-from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.utils.functional import LazyObject, empty
 
 from . import context
+from .apps import require_app
 from .client import client_address
 from .conf import get_settings, on_reload
 from .extensions import Pipeline, get_extensions, report_internal_error
@@ -47,14 +47,10 @@ def _require_app() -> None:
     signal receivers: requests would be logged with 0 queries and no N+1,
     silently.  Django builds the middleware chain when the server loads the
     WSGI/ASGI application, so this stops the server at startup."""
-    from django.apps import apps
-
-    if not apps.is_installed("opskit"):
-        raise ImproperlyConfigured(
-            "opskit.middleware.OpsKitMiddleware is in MIDDLEWARE but 'opskit' is not in "
-            "INSTALLED_APPS: query counts, N+1 reports and opskit's system checks would be "
-            'missing. Fix: INSTALLED_APPS += ["opskit"] in your settings.'
-        )
+    require_app(
+        "opskit.middleware.OpsKitMiddleware is in MIDDLEWARE",
+        "query counts, N+1 reports and opskit's system checks would be missing",
+    )
 
 
 GetResponse = Callable[[HttpRequest], HttpResponseBase]

@@ -154,3 +154,18 @@ def test_ready_logs_error_level_problems_once_with_their_ids() -> None:
     assert "HINT: Use ranges such as '10.0.0.0/8'" in errors[0]
     assert "opskit.W502" not in result.stdout  # warnings are for `manage.py check`
     assert json.loads(lines[-1]) is False
+
+
+def test_query_assertions_without_the_app_fail_loudly() -> None:
+    code = _CONFIGURE.format(apps=["django.contrib.contenttypes"], mw=MIDDLEWARE, opskit={})
+    code += "django.setup()\nfrom opskit.queries import assert_max_queries, assert_no_n_plus_one\n"
+    code += "from django.db import connection\n"
+    code += "for helper in (assert_max_queries(0), assert_no_n_plus_one()):\n"
+    code += "    try:\n        with helper:\n            connection.cursor().execute('SELECT 1')\n"
+    code += "    except Exception as exc:\n        print(type(exc).__name__, exc)\n"
+    result = _python(code)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2 and all(line.startswith("ImproperlyConfigured") for line in lines)
+    assert "assert_max_queries is used but 'opskit' is not in INSTALLED_APPS" in lines[0]
+    assert lines[1].endswith('Fix: INSTALLED_APPS += ["opskit"] in your settings.')
