@@ -6,8 +6,15 @@ Ids are stable and listed in ``docs/checks.md``:
 * ``opskit.E002`` a value of the wrong type.
 * ``opskit.E003`` an invalid CIDR range in ``TRUSTED_PROXIES``.
 * ``opskit.E004`` an invalid ``REQUEST_ID_HEADER`` or ``FORWARDED_HEADER``.
-* ``opskit.W001`` ``OpsKitMiddleware`` is not in ``MIDDLEWARE``.
+* ``opskit.E005`` ``OpsKitMiddleware`` is not in ``MIDDLEWARE`` while request
+  logging, metrics or the query monitor is on: every request goes unrecorded.
+* ``opskit.W001`` ``OpsKitMiddleware`` is not in ``MIDDLEWARE`` (those three are
+  off, so only the probes it answers and the global slow-request check are lost).
 * ``opskit.W002`` ``OpsKitMiddleware`` is not above Django's middleware.
+
+The reverse, the middleware without ``"opskit"`` in ``INSTALLED_APPS``, cannot be
+a check (checks are registered by the app); the middleware itself raises
+``ImproperlyConfigured`` when the server loads it.
 """
 
 from __future__ import annotations
@@ -20,18 +27,30 @@ from django.conf import settings
 from django.core.checks import Error, Warning
 
 from .client import parse_networks
-from .conf import _load
+from .conf import _load, get_settings
 
 __all__ = ["check_middleware", "check_settings", "register_checks"]
 
 MIDDLEWARE_PATH = "opskit.middleware.OpsKitMiddleware"
 _HEADER_RE = re.compile(r"[A-Za-z0-9-]{1,64}")
+#: Hints of the problems :func:`opskit.conf.validate` finds (the message
+#: already names the key and, for E001, the closest known one).
+_PROBLEM_HINTS = {
+    "opskit.E001": (
+        "Keys are upper case; the settings reference (docs/settings.md) lists every "
+        "one. An unknown key is ignored, so its setting keeps the default."
+    ),
+    "opskit.E002": (
+        "Use the type the settings reference (docs/settings.md) gives; the default "
+        "is used meanwhile."
+    ),
+}
 
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     _load.cache_clear()
     s, problems = _load()
-    errors: list[Any] = [Error(msg, id=cid) for cid, msg in problems]
+    errors: list[Any] = [Error(msg, hint=_PROBLEM_HINTS.get(cid), id=cid) for cid, msg in problems]
     try:
         parse_networks(s.TRUSTED_PROXIES)
     except ValueError as exc:
@@ -55,12 +74,41 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     return errors
 
 
+def _and(items: list[str]) -> str:
+    return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else items[0]
+
+
 def check_middleware(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     middleware = list(getattr(settings, "MIDDLEWARE", None) or [])
     if MIDDLEWARE_PATH not in middleware:
+        s = get_settings()
+        losing = [
+            name
+            for name, on in (
+                ("request logging", s.LOGGING.ENABLED),
+                ("metrics", s.METRICS.ENABLED),
+                ("the query monitor", s.QUERIES.ENABLED),
+            )
+            if on
+        ]
+        if losing:
+            return [
+                Error(
+                    f"{MIDDLEWARE_PATH} is not in MIDDLEWARE: {_and(losing)} "
+                    "record nothing (no request line, no request metrics, no query counts).",
+                    hint=(
+                        f"Put it first: MIDDLEWARE = [{MIDDLEWARE_PATH!r}, *MIDDLEWARE]. "
+                        "Using only opskit's decorators? Turn those capabilities off "
+                        "(OPSKIT LOGGING / METRICS / QUERIES 'ENABLED': False)."
+                    ),
+                    id="opskit.E005",
+                )
+            ]
         return [
             Warning(
-                f"{MIDDLEWARE_PATH} is not in MIDDLEWARE: opskit measures nothing.",
+                f"{MIDDLEWARE_PATH} is not in MIDDLEWARE: the health PATHS are not "
+                "answered before the rest of the stack and the global slow-request "
+                "threshold is not checked.",
                 hint=f"Add {MIDDLEWARE_PATH!r} as the first entry of MIDDLEWARE.",
                 id="opskit.W001",
             )

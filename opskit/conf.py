@@ -30,6 +30,7 @@ __all__ = [
     "Settings",
     "SlowRequestSettings",
     "TasksSettings",
+    "did_you_mean",
     "get_settings",
     "reload_settings",
     "validate",
@@ -419,6 +420,17 @@ def _type_name(tp: Any) -> str:
     return str(tp).replace("typing.", "").replace("<class '", "").replace("'>", "")
 
 
+def did_you_mean(word: str, choices: typing.Iterable[str]) -> str | None:
+    """The choice closest to ``word``, ignoring case (``trusted_proxies``,
+    ``Databse``), or ``None``: shared by every "did you mean" opskit prints."""
+    by_folded = {c.casefold(): c for c in choices}
+    folded = word.casefold()
+    if folded in by_folded:
+        return by_folded[folded]
+    close = difflib.get_close_matches(folded, list(by_folded), n=1, cutoff=0.6)
+    return by_folded[close[0]] if close else None
+
+
 def _build(
     cls: type[Any], raw: Mapping[str, Any], prefix: str, problems: list[tuple[str, str]]
 ) -> Any:
@@ -427,8 +439,8 @@ def _build(
     values: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in hints:
-            close = difflib.get_close_matches(str(key), names, n=1)
-            hint = f" Did you mean {prefix + close[0]!r}?" if close else ""
+            close = did_you_mean(str(key), names)
+            hint = f" Did you mean {prefix + close!r}?" if close else ""
             problems.append(("opskit.E001", f"Unknown OPSKIT key {prefix + str(key)!r}.{hint}"))
             continue
         tp = hints[key]

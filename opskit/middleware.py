@@ -20,6 +20,7 @@ from django.http.response import HttpResponseBase
 from django.utils.functional import LazyObject, empty
 
 from . import context
+from .apps import require_app
 from .client import client_of
 from .conf import get_settings, on_reload
 from .extensions import Pipeline, get_extensions, report_internal_error
@@ -41,6 +42,17 @@ def normalize_method(method: str | None) -> str:
     return method if method in KNOWN_METHODS else "_OTHER"  # type: ignore[return-value]
 
 
+def _require_app() -> None:
+    """Without the app nothing installs the query hook, the checks or the
+    signal receivers: requests would be logged with 0 queries and no N+1,
+    silently.  Django builds the middleware chain when the server loads the
+    WSGI/ASGI application, so this stops the server at startup."""
+    require_app(
+        "opskit.middleware.OpsKitMiddleware is in MIDDLEWARE",
+        "query counts, N+1 reports and opskit's system checks would be missing",
+    )
+
+
 GetResponse = Callable[[HttpRequest], HttpResponseBase]
 AsyncGetResponse = Callable[[HttpRequest], Awaitable[HttpResponseBase]]
 
@@ -52,6 +64,7 @@ class OpsKitMiddleware:
     async_capable = True
 
     def __init__(self, get_response: GetResponse | AsyncGetResponse) -> None:
+        _require_app()
         self.get_response = get_response
         self.async_mode = iscoroutinefunction(get_response)
         if self.async_mode:

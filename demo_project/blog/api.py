@@ -143,6 +143,10 @@ def int_param(request: HttpRequest, name: str, default: int, low: int, high: int
 
 def text_param(request: HttpRequest, name: str, max_length: int = MAX_SEARCH) -> str:
     value = request.GET.get(name, "").strip()
+    if "\x00" in value:  # PostgreSQL refuses NUL in text: a 400, not a DataError
+        raise ApiError(
+            400, "Invalid query parameter.", fields={name: ["Must not contain a NUL character."]}
+        )
     if len(value) > max_length:
         raise ApiError(
             400,
@@ -218,6 +222,19 @@ def validate_create(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, lis
     clean: dict[str, Any] = {}
     for name in sorted(set(data) - CREATE_FIELDS):
         errors[name].append(f"Unknown field. Allowed: {', '.join(sorted(CREATE_FIELDS))}.")
+    # PostgreSQL refuses NUL in text: answer before any value reaches a query.
+    nul = [
+        name
+        for name, value in data.items()
+        if any(
+            isinstance(v, str) and "\x00" in v
+            for v in (value if isinstance(value, list) else [value])
+        )
+    ]
+    for name in nul:
+        errors[name].append("Must not contain a NUL character.")
+    if nul:
+        return clean, errors
 
     for name, max_length in (("title", 200), ("content", 100_000)):
         value = data.get(name)

@@ -9,14 +9,22 @@ from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
 from .models import Category, Post
+from .pages import message
 
 PAGE_SIZE = 10
+
+
+#: No database stores NUL in text (PostgreSQL raises DataError): a value
+#: carrying one is refused with a 400, never passed to a query.
+HOSTILE = "\x00"
 
 
 @require_safe
 def post_list(request: HttpRequest) -> HttpResponse:
     q = request.GET.get("q", "").strip()[:200]
     category_name = request.GET.get("category", "").strip()[:80]
+    if HOSTILE in q or HOSTILE in category_name:
+        return message(request, 400, "Bad Request", "The search contains a character it cannot.")
     posts = Post.objects.published().with_related().search(q)
     category = None
     if category_name:

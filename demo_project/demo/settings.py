@@ -39,6 +39,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # The rate limiter's HTML 429/503 in the blog's layout, in words.
+    "blog.pages.StyledErrorPages",
 ]
 
 ROOT_URLCONF = "demo.urls"
@@ -52,6 +54,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "blog.pages.project_links",  # the footer's links to the docs
             ]
         },
     }

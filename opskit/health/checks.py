@@ -57,6 +57,10 @@ def _paths(s: Any) -> list[Any]:
 def _shadowed(s: Any) -> list[Any]:
     if _MIDDLEWARE not in list(getattr(dj_settings, "MIDDLEWARE", None) or []):
         return []
+    from django.apps import apps
+
+    if not apps.ready:  # run from AppConfig.ready(): the URLconf must wait
+        return []
     from django.urls import Resolver404, resolve
 
     shadowed = []

@@ -25,7 +25,7 @@ from typing import Any
 
 from django.utils.module_loading import import_string
 
-from ..conf import HealthSettings
+from ..conf import HealthSettings, did_you_mean
 from . import builtin
 from .base import Check, FunctionCheck
 
@@ -103,7 +103,11 @@ def _resolve(ref: Any) -> tuple[Any, dict[str, Any]]:
             raise SpecError(f"{name!r} takes no argument")
         return cls, ({param: arg} if sep and param else {})
     if "." not in ref:
-        raise SpecError(f"unknown check {ref!r}; built-in names are {', '.join(BUILTIN_NAMES)}")
+        close = did_you_mean(name, BUILTIN_NAMES)
+        guess = f"did you mean {close + sep + arg!r}? " if close else ""
+        raise SpecError(
+            f"unknown check {ref!r}; {guess}built-in names are {', '.join(BUILTIN_NAMES)}"
+        )
     try:
         return import_string(ref), {}
     except ImportError as exc:

@@ -137,7 +137,7 @@ def check_rotating_handlers(app_configs: Any = None, **kwargs: Any) -> list[Chec
             "write, and lines are lost.",
             hint=(
                 "Use opskit.logs.rotating_file_logging() (ConcurrentRotatingFileHandler, "
-                "pip install 'opskit[logfiles]'), or WatchedFileHandler with logrotate; "
+                "pip install 'django-opskit[logfiles]'), or WatchedFileHandler with logrotate; "
                 "silence this if the files have exactly one writing process."
             ),
             id="opskit.W104",

@@ -135,7 +135,7 @@ def rotating_file_logging(
 
     Files are opened on first write, not when settings load.  The default
     handler, concurrent-log-handler's ``ConcurrentRotatingFileHandler``
-    (``pip install 'opskit[logfiles]'``), takes a lock file beside each log
+    (``pip install 'django-opskit[logfiles]'``), takes a lock file beside each log
     around every write and rotation, so any number of worker processes can
     write and rotate the same files without losing or doubling a line: the
     standard ``RotatingFileHandler`` cannot (each process rotates files the
@@ -151,7 +151,7 @@ def rotating_file_logging(
 
         raise ImproperlyConfigured(
             "rotating_file_logging() rotates with concurrent-log-handler, which is not "
-            "installed: pip install 'opskit[logfiles]' (or pass handler_class="
+            "installed: pip install 'django-opskit[logfiles]' (or pass handler_class="
             "'logging.handlers.WatchedFileHandler' and rotate with logrotate)."
         )
     directory = Path(directory)

@@ -24,6 +24,13 @@ def _line(entry: Entry) -> str:
     )
 
 
+def _require_app(helper: str) -> None:
+    """Without the app no query hook is installed: the block would count 0."""
+    from ..apps import require_app
+
+    require_app(f"{helper} is used", "it would count no query and always pass")
+
+
 class assert_max_queries(Scope):
     """Fail if the block runs more than ``n`` queries (on ``using``, or all aliases).
 
@@ -38,6 +45,10 @@ class assert_max_queries(Scope):
 
     def _clone(self, name: str | None) -> Scope:
         return assert_max_queries(self.n, self.using)
+
+    def __enter__(self) -> QueryStats:
+        _require_app("assert_max_queries")
+        return super().__enter__()
 
     def __exit__(self, *exc: object) -> None:
         stats = self.entered_stats()
@@ -70,6 +81,7 @@ class assert_no_n_plus_one(Scope):
         return assert_no_n_plus_one(self.threshold)
 
     def __enter__(self) -> QueryStats:
+        _require_app("assert_no_n_plus_one")
         stats = super().__enter__()
         if stats._threshold <= 0:
             raise ValueError("assert_no_n_plus_one needs a threshold of at least 2")

@@ -37,6 +37,10 @@ UNSHARED_CACHES = (
 
 def _load_urlconf() -> None:
     """Import the views (decoration fills the registry); errors are not ours."""
+    from django.apps import apps
+
+    if not apps.ready:  # run from AppConfig.ready(): admin.autodiscover() may not have run
+        return
     try:
         from django.urls import get_resolver
 

@@ -40,7 +40,7 @@ def check_sentry(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                 Error(
                     "A Sentry DSN is configured but sentry-sdk is not installed: "
                     "no error reaches Sentry.",
-                    hint="pip install 'opskit[sentry]'",
+                    hint="pip install 'django-opskit[sentry]'",
                     id="opskit.E601",
                 )
             )

@@ -198,3 +198,95 @@ def test_every_shell_block_is_valid_bash(tmp_path: Path) -> None:
         if result.returncode != 0:
             errors.append(f"{page}:{line}: {result.stderr.strip()}")
     assert not errors, "\n".join(errors)
+
+
+# -- pasting the docs into a project (issue 15) ----------------------------------
+
+_PAGES_FOR_USERS = [ROOT / "README.md", ROOT / "demo_project" / "README.md"]
+
+
+def _every_page() -> list[Path]:
+    from .util import doc_pages
+
+    return [*doc_pages(), *_PAGES_FOR_USERS]
+
+
+def test_every_install_command_names_the_distribution() -> None:
+    """`opskit` on PyPI is somebody else's CLI: pip must be told `django-opskit`."""
+    wrong = re.compile(r"""pip install (?:-\S+ )*["']?opskit\b|(?<![\w-])["']?opskit\[""")
+    errors = [
+        f"{page.relative_to(ROOT)}:{n}: {line.strip()}"
+        for page in [*_every_page(), ROOT / "Dockerfile"]
+        for n, line in enumerate(page.read_text().splitlines(), 1)
+        if wrong.search(line)
+    ]
+    assert not errors, "install the distribution, django-opskit:\n" + "\n".join(errors)
+    text = "\n".join(p.read_text() for p in _every_page())
+    assert text.count('pip install "django-opskit[all]"') >= 4
+
+
+def _list_assignments(source: str) -> list[tuple[int, str, ast.AST]]:
+    out = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name) and target.id in _USER_LISTS:
+                    out.append((node.lineno, target.id, node.value))
+    return out
+
+
+_USER_LISTS = {"INSTALLED_APPS", "MIDDLEWARE", "urlpatterns"}
+
+
+def test_settings_snippets_extend_the_users_lists() -> None:
+    """A snippet never replaces INSTALLED_APPS, MIDDLEWARE or urlpatterns.
+
+    Pasted over a `startproject` file, a complete list drops the admin (check
+    fails: admin.E409) or XFrameOptionsMiddleware.  `+=`, `[..., *MIDDLEWARE]`
+    or the `[..., "opskit"]` shorthand keep what the project has.
+    """
+    errors = []
+    blocks = _python() + [
+        (ROOT / "README.md", 0, body)
+        for body in re.findall(
+            r"^```python\n(.*?)^```", (ROOT / "README.md").read_text(), re.M | re.S
+        )
+    ]
+    for page, line, source in blocks:
+        for lineno, name, value in _list_assignments(source):
+            keeps = isinstance(value, ast.List) and any(
+                isinstance(e, ast.Starred) or (isinstance(e, ast.Constant) and e.value is Ellipsis)
+                for e in value.elts
+            )
+            if not keeps:
+                errors.append(f"{page}:{line + lineno}: {name} = [...] replaces the user's list")
+    assert not errors, "\n".join(errors)
+
+
+def test_the_readme_quickstart_is_complete() -> None:
+    from tests.packaging.quickstart import quickstart
+
+    q = quickstart()
+    assert q.install.startswith('pip install "django-opskit[all]"')
+    tree = ast.parse(q.settings)
+    assigned = {
+        t.id
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Assign, ast.AugAssign))
+        for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        if isinstance(t, ast.Name)
+    }
+    # LOGGING too: without it the README's promised request line never appears.
+    assert {"INSTALLED_APPS", "MIDDLEWARE", "OPSKIT", "LOGGING"} <= assigned
+    assert 'include("opskit.urls")' in q.urls
+    assert "python manage.py check" in q.commands
+
+
+def test_the_request_id_rule_is_stated_where_ids_are_introduced() -> None:
+    from opskit.ids import REQUEST_ID_RE
+
+    assert REQUEST_ID_RE.pattern == r"[A-Za-z0-9._:=;-]{8,128}", "update the docs with the rule"
+    for page in ("README.md", "docs/quickstart.md", "docs/logging.md", "docs/log-fields.md"):
+        text = (ROOT / page).read_text()
+        assert "[A-Za-z0-9._:=;-]" in text, page
+        assert "8–128" in text or "{8,128}" in text, page
