@@ -120,9 +120,13 @@ def test_sentinel_failover_resumes_without_a_restart(
         SOCKET_TIMEOUT=0.25,
         BREAKER_COOLDOWN=cooldown,
     )
+    from opskit.health.builtin import RedisCheck
+
     limiter = Limiter("1000/h", scope=f"failover-{uuid.uuid4().hex}")
     assert limiter.decide("k").outcome == "allowed"
     backend = get_backend()
+    check = RedisCheck("rlfailover", connect_timeout=0.5)
+    assert check.run() is None and check.cluster is False
     old = failover_group.master
     new = failover_group.kill_master()
     assert new != old
@@ -133,3 +137,18 @@ def test_sentinel_failover_resumes_without_a_restart(
         time.sleep(0.05)
     assert get_backend() is backend  # the same process-wide client found the new master
     assert failover_group.master_server.port == new[1]
+    # /readyz's Redis check follows the failover too (a kept client).
+    check.run()
+    assert check.client.connection_pool.get_master_address() == new
+    check.close()
+
+
+def test_readyz_redis_check_on_a_cluster(redis_cluster: RedisCluster, settings: Any) -> None:
+    from opskit.health.builtin import RedisCheck
+
+    _use(settings, "unused", "rlhealth", redis_cluster.cache_settings())
+    check = RedisCheck("rlhealth", connect_timeout=0.5)
+    try:
+        assert check.run() is None and check.cluster is True
+    finally:
+        check.close()
