@@ -23,6 +23,7 @@ TITLES = {
     "test_database_faults": "3. Database faults",
     "test_hostile_input": "4. Hostile input",
     "test_soak": "5. Soak",
+    "test_ratelimit_matrix": "6. Rate limits in every server model, and on a busy host",
 }
 
 #: Runs against builds with one protection switched off (by hand, never
