@@ -35,6 +35,7 @@ import http.client
 import json
 import math
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -44,6 +45,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import psutil
 import pytest
 
 from ..support.redis_topology import RedisCluster
@@ -58,6 +60,10 @@ PERIOD = 3600.0
 CLIENTS = 8
 ATTEMPTS = 100
 FURTHER = 5000
+#: Client processes for the further requests: more than the flood's, as the
+#: async servers' requests wait on thread hops more than on the CPU.
+FURTHER_CLIENTS = 16
+PER_CLIENT = -(-FURTHER // FURTHER_CLIENTS)  # 313: 5,008 in all
 IDLE = 30.0
 #: Connections allowed beyond workers x threads: a worker may hold one more
 #: for its cache alias or a health probe.
@@ -247,7 +253,7 @@ class Load:
 
 
 class Clients:
-    """``CLIENTS`` client processes (this module run as a script), started once.
+    """Client processes (this module run as a script), started once.
 
     Each job line goes to every process at once and each answers one JSON
     line, so a batch starts together without a process start per batch.
@@ -262,13 +268,15 @@ class Clients:
                 stdout=subprocess.PIPE,
                 text=True,
             )
-            for i in range(CLIENTS)
+            for i in range(FURTHER_CLIENTS)
         ]
         for p in self.procs:
             assert p.stdout is not None and p.stdout.readline().strip() == "ready"
 
-    def fire(self, port: int, path: str, attempts: int, key: str | None) -> Load:
-        """``attempts`` requests from every process.
+    def fire(
+        self, port: int, path: str, attempts: int, key: str | None, procs: int = CLIENTS
+    ) -> Load:
+        """``attempts`` requests from each of ``procs`` processes.
 
         ``key``: every request from that client address (one fresh key); None:
         each request from an address of its own (every decision on a new key).
@@ -276,11 +284,11 @@ class Clients:
         job = json.dumps([port, path, attempts, key]) + "\n"
         out = Load()
         t0 = time.monotonic()
-        for p in self.procs:
+        for p in self.procs[:procs]:
             assert p.stdin is not None
             p.stdin.write(job)
             p.stdin.flush()
-        for p in self.procs:
+        for p in self.procs[:procs]:
             assert p.stdout is not None
             got = json.loads(p.stdout.readline())
             out.answers.update(got["answers"])
@@ -341,16 +349,27 @@ def _client_main(me: int) -> None:
 
 
 @contextlib.contextmanager
-def burners(n: int) -> Iterator[None]:
-    """``n`` processes spinning on the CPU (the busy host)."""
+def burners(n: int) -> Iterator[list[float]]:
+    """``n`` processes spinning on the CPU (the busy host); yields a list that
+    holds the CPU seconds they used once they are gone."""
     procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    used: list[float] = []
     try:
-        yield
+        yield used
     finally:
         for p in procs:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                t = psutil.Process(p.pid).cpu_times()
+                used.append(t.user + t.system)
             p.kill()
         for p in procs:
             p.wait(10)
+
+
+def children_cpu() -> float:
+    """CPU seconds of every finished descendant (servers, Redis, clients, burners)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def allowed_refill(seconds: float) -> int:
@@ -366,6 +385,7 @@ def test_ratelimit_matrix(stack: Any, scenario: dict[str, Any]) -> None:
     plan = [(m, t) for t in TOPOLOGIES for m in MODELS]
     busy_model = "gunicorn sync x4"
     t_start = time.monotonic()
+    cpu_start = children_cpu()
     with contextlib.ExitStack() as cleanup:
         clients = Clients()
         cleanup.callback(clients.close)
@@ -379,7 +399,9 @@ def test_ratelimit_matrix(stack: Any, scenario: dict[str, Any]) -> None:
             f["clients at start"] = connected_clients(cell.redis.ports)
             err_since = cell.server.err_size()
             f["flood"] = clients.fire(cell.server.port, cell.path, ATTEMPTS, f"198.18.{n}.1")
-            f["further"] = clients.fire(cell.server.port, cell.path, FURTHER // CLIENTS, None)
+            f["further"] = clients.fire(
+                cell.server.port, cell.path, PER_CLIENT, None, FURTHER_CLIENTS
+            )
             f["clients after load"] = connected_clients(cell.redis.ports)
             f["loaded at"] = time.monotonic()
             f["stderr"] = cell.server.errors(err_since)
@@ -390,7 +412,7 @@ def test_ratelimit_matrix(stack: Any, scenario: dict[str, Any]) -> None:
         n_burners = BURNERS_PER_CORE * (os.cpu_count() or 1)
         busy_err, busy_log = busy.server.err_size(), busy.server.log_size()
         runs: list[tuple[str, Load]] = []
-        with burners(n_burners):
+        with burners(n_burners) as burned:
             time.sleep(1.0)  # let them reach the run queue
             for run in range(BUSY_RUNS):
                 path = ("/rehearsal/matrix/sync/", "/rehearsal/matrix/async/")[run % 2]
@@ -416,6 +438,10 @@ def test_ratelimit_matrix(stack: Any, scenario: dict[str, Any]) -> None:
     counts["matrix floods and further requests (s)"] = round(loaded, 1)
     counts["busy host runs (s)"] = round(busy_seconds, 1)
     counts["whole scenario (s)"] = round(time.monotonic() - t_start, 1)
+    counts["CPU seconds of servers, Redis and clients (burners excluded)"] = round(
+        children_cpu() - cpu_start - sum(burned), 1
+    )
+    counts["load average (1 min) at the end"] = round(os.getloadavg()[0], 1)
     for cell in cells:
         f = cell.figures
         flood, further = f["flood"], f["further"]
@@ -423,13 +449,15 @@ def test_ratelimit_matrix(stack: Any, scenario: dict[str, Any]) -> None:
             f"{flood} (limit {LIMIT} + refill {allowed_refill(flood.seconds)}, "
             f"{flood.seconds:.1f} s)"
         )
-        counts[f"{cell.label}: connected_clients start / after {FURTHER} / after idle"] = (
+        counts[
+            f"{cell.label}: connected_clients start / after {PER_CLIENT * FURTHER_CLIENTS} more / after idle"
+        ] = (
             f"{show(f['clients at start'])} / {show(f['clients after load'])} / "
             f"{show(f['clients after idle'])} (bound {cell.slots} + {SLACK} per node; {further} in {further.seconds:.1f} s by "
             f"{len(further.pids)} of {len(f['workers'])} workers; idle {f['idle seconds']:.0f} s)"
         )
     exact = [load.admitted == LIMIT and not load.failed for _, load in runs]
-    counts[f"busy host: exact runs ({busy.model}, {n_burners} burners)"] = (
+    counts[f"busy host: exact runs (gunicorn sync x4, {n_burners} burners)"] = (
         f"{sum(exact)} of {len(runs)} (load average {load_avg:.1f} at the end; "
         f"limiter backend failures logged: {backend_down})"
     )
@@ -439,12 +467,13 @@ def test_ratelimit_matrix(stack: Any, scenario: dict[str, Any]) -> None:
             str(load.admitted) for load in mine
         ) + (f" (slowest run {max(load.seconds for load in mine):.1f} s)" if mine else "")
     scenario["notes"] += [
-        f"Matrix: each cell has its own server and Redis deployment; a flood is {CLIENTS} "
-        f"client processes x {ATTEMPTS} attempts from one client address, limit {LIMIT}/h; "
-        f"then {FURTHER} requests each from a new address. connected_clients excludes the "
-        f"measuring connection; bound = workers x threads + {SLACK}, on each node of a "
-        f"Cluster (a cluster client holds a connection per node it sends to, and fresh "
-        f"keys reach every node).",
+        f"Matrix: each server model has its own server and Redis deployment per "
+        f"topology; a flood is {CLIENTS} client processes x {ATTEMPTS} attempts from one "
+        f"client address, limit {LIMIT}/h; then {PER_CLIENT * FURTHER_CLIENTS} requests "
+        f"from {FURTHER_CLIENTS} processes, each from a new address. connected_clients "
+        f"excludes the measuring connection; bound = workers x threads + {SLACK}, on each "
+        f"node of a Cluster (a cluster client holds a connection per node it sends to, "
+        f"and fresh keys reach every node).",
         f"Busy host: {BUSY_RUNS} floods of {CLIENTS} x {BUSY_ATTEMPTS} requests, each on a "
         f"fresh key, sync and async views in turn, beside {BURNERS_PER_CORE} CPU-burning "
         f"processes per core, while the matrix's servers idle.",
@@ -461,7 +490,7 @@ def test_ratelimit_matrix(stack: Any, scenario: dict[str, Any]) -> None:
             problems.append(f"{cell.label}: admitted {flood.admitted} for a limit of {LIMIT}")
         if flood.admitted + flood.limited != CLIENTS * ATTEMPTS:
             problems.append(f"{cell.label}: flood answers {dict(flood.answers)}")
-        if further.admitted != FURTHER:
+        if further.admitted != PER_CLIENT * FURTHER_CLIENTS:
             problems.append(f"{cell.label}: further requests {dict(further.answers)}")
         if len(further.pids) < len(f["workers"]):
             problems.append(f"{cell.label}: only workers {further.pids} of {f['workers']} served")
