@@ -22,8 +22,9 @@ idle) floods another server beside 4 CPU-burning processes per core: exact
 in 20 of 20 runs (a limiter whose timeout or breaker a busy host trips fails
 open and admits more).
 
-The client processes are this module run as a script (``python -m``), so the
-load is not one interpreter's threads behind one GIL.
+The servers are loaded at the same time, each by 8 client processes of its
+own: this module run as a script (``python -m``), so the load is not one
+interpreter's threads behind one GIL.
 """
 
 from __future__ import annotations
@@ -60,10 +61,7 @@ PERIOD = 3600.0
 CLIENTS = 8
 ATTEMPTS = 100
 FURTHER = 5000
-#: Client processes for the further requests: more than the flood's, as the
-#: async servers' requests wait on thread hops more than on the CPU.
-FURTHER_CLIENTS = 16
-PER_CLIENT = -(-FURTHER // FURTHER_CLIENTS)  # 313: 5,008 in all
+PER_CLIENT = FURTHER // CLIENTS
 IDLE = 30.0
 #: Connections allowed beyond workers x threads: a worker may hold one more
 #: for its cache alias or a health probe.
@@ -249,7 +247,8 @@ class Load:
 
     def __str__(self) -> str:
         failed = sum(self.failed.values())
-        return f"{self.admitted} admitted, {self.limited} limited, {failed} failed"
+        detail = f" {self.failed}" if failed else ""
+        return f"{self.admitted} admitted, {self.limited} limited, {failed} failed{detail}"
 
 
 class Clients:
@@ -268,15 +267,13 @@ class Clients:
                 stdout=subprocess.PIPE,
                 text=True,
             )
-            for i in range(FURTHER_CLIENTS)
+            for i in range(CLIENTS)
         ]
         for p in self.procs:
             assert p.stdout is not None and p.stdout.readline().strip() == "ready"
 
-    def fire(
-        self, port: int, path: str, attempts: int, key: str | None, procs: int = CLIENTS
-    ) -> Load:
-        """``attempts`` requests from each of ``procs`` processes.
+    def fire(self, port: int, path: str, attempts: int, key: str | None) -> Load:
+        """``attempts`` requests from each process.
 
         ``key``: every request from that client address (one fresh key); None:
         each request from an address of its own (every decision on a new key).
@@ -284,11 +281,11 @@ class Clients:
         job = json.dumps([port, path, attempts, key]) + "\n"
         out = Load()
         t0 = time.monotonic()
-        for p in self.procs[:procs]:
+        for p in self.procs:
             assert p.stdin is not None
             p.stdin.write(job)
             p.stdin.flush()
-        for p in self.procs[:procs]:
+        for p in self.procs:
             assert p.stdout is not None
             got = json.loads(p.stdout.readline())
             out.answers.update(got["answers"])
@@ -380,6 +377,20 @@ def allowed_refill(seconds: float) -> int:
 # -- scenarios 6 and 7 -------------------------------------------------------------
 
 
+def load_cells(clients: Clients, cells: list[tuple[int, Cell]]) -> None:
+    """Flood, further requests and connection counts for one server's cells."""
+    for n, cell in cells:
+        f = cell.figures
+        f["workers"] = cell.server.worker_pids()
+        f["clients at start"] = connected_clients(cell.redis.ports)
+        err_since = cell.server.err_size()
+        f["flood"] = clients.fire(cell.server.port, cell.path, ATTEMPTS, f"198.18.{n}.1")
+        f["further"] = clients.fire(cell.server.port, cell.path, PER_CLIENT, None)
+        f["clients after load"] = connected_clients(cell.redis.ports)
+        f["loaded at"] = time.monotonic()
+        f["stderr"] = cell.server.errors(err_since)
+
+
 def test_ratelimit_matrix(stack: Any, scenario: dict[str, Any]) -> None:
     """Scenario 6, and scenario 7 while the matrix's servers idle."""
     plan = [(m, t) for t in TOPOLOGIES for m in MODELS]
@@ -387,25 +398,24 @@ def test_ratelimit_matrix(stack: Any, scenario: dict[str, Any]) -> None:
     t_start = time.monotonic()
     cpu_start = children_cpu()
     with contextlib.ExitStack() as cleanup:
-        clients = Clients()
-        cleanup.callback(clients.close)
         cells = cleanup.enter_context(servers(stack.gunicorn.env, [*plan, (busy_model, "single")]))
         busy = cells.pop()  # its sync and async views: one server
         cells.pop()
-        started = time.monotonic() - t_start
+        # Each server gets client processes of its own and is loaded beside
+        # the others (a server that waits on thread hops leaves the CPU to
+        # the rest); its cells (views) one after the other.
+        by_server: dict[int, list[tuple[int, Cell]]] = {}
         for n, cell in enumerate(cells):
-            f = cell.figures
-            f["workers"] = cell.server.worker_pids()
-            f["clients at start"] = connected_clients(cell.redis.ports)
-            err_since = cell.server.err_size()
-            f["flood"] = clients.fire(cell.server.port, cell.path, ATTEMPTS, f"198.18.{n}.1")
-            f["further"] = clients.fire(
-                cell.server.port, cell.path, PER_CLIENT, None, FURTHER_CLIENTS
-            )
-            f["clients after load"] = connected_clients(cell.redis.ports)
-            f["loaded at"] = time.monotonic()
-            f["stderr"] = cell.server.errors(err_since)
+            by_server.setdefault(id(cell.server), []).append((n, cell))
+        pools = []
+        for _ in by_server:
+            pools.append(Clients())
+            cleanup.callback(pools[-1].close)
+        started = time.monotonic() - t_start
+        with concurrent.futures.ThreadPoolExecutor(len(pools)) as pool:
+            list(pool.map(load_cells, pools, by_server.values()))
         loaded = time.monotonic() - t_start - started
+        clients = pools[0]
 
         # Scenario 7 on a server of its own while the matrix's servers idle.
         t_busy = time.monotonic()
@@ -427,7 +437,8 @@ def test_ratelimit_matrix(stack: Any, scenario: dict[str, Any]) -> None:
         )
         busy_stderr = busy.server.errors(busy_err)
 
-        time.sleep(max(0.0, cells[-1].figures["loaded at"] + IDLE - time.monotonic()))
+        last = max(cell.figures["loaded at"] for cell in cells)
+        time.sleep(max(0.0, last + IDLE - time.monotonic()))
         for cell in cells:
             cell.figures["clients after idle"] = connected_clients(cell.redis.ports)
             cell.figures["idle seconds"] = time.monotonic() - cell.figures["loaded at"]
@@ -450,7 +461,7 @@ def test_ratelimit_matrix(stack: Any, scenario: dict[str, Any]) -> None:
             f"{flood.seconds:.1f} s)"
         )
         counts[
-            f"{cell.label}: connected_clients start / after {PER_CLIENT * FURTHER_CLIENTS} more / after idle"
+            f"{cell.label}: connected_clients start / after {PER_CLIENT * CLIENTS} more / after idle"
         ] = (
             f"{show(f['clients at start'])} / {show(f['clients after load'])} / "
             f"{show(f['clients after idle'])} (bound {cell.slots} + {SLACK} per node; {further} in {further.seconds:.1f} s by "
@@ -468,9 +479,10 @@ def test_ratelimit_matrix(stack: Any, scenario: dict[str, Any]) -> None:
         ) + (f" (slowest run {max(load.seconds for load in mine):.1f} s)" if mine else "")
     scenario["notes"] += [
         f"Matrix: each server model has its own server and Redis deployment per "
-        f"topology; a flood is {CLIENTS} client processes x {ATTEMPTS} attempts from one "
-        f"client address, limit {LIMIT}/h; then {PER_CLIENT * FURTHER_CLIENTS} requests "
-        f"from {FURTHER_CLIENTS} processes, each from a new address. connected_clients "
+        f"topology, and its own {CLIENTS} client processes; the servers are loaded at the "
+        f"same time, a server's views one after the other. A flood is {CLIENTS} client processes x {ATTEMPTS} attempts from one "
+        f"client address, limit {LIMIT}/h; then {PER_CLIENT * CLIENTS} requests "
+        f"from {CLIENTS} processes, each from a new address. connected_clients "
         f"excludes the measuring connection; bound = workers x threads + {SLACK}, on each "
         f"node of a Cluster (a cluster client holds a connection per node it sends to, "
         f"and fresh keys reach every node).",
@@ -490,7 +502,7 @@ def test_ratelimit_matrix(stack: Any, scenario: dict[str, Any]) -> None:
             problems.append(f"{cell.label}: admitted {flood.admitted} for a limit of {LIMIT}")
         if flood.admitted + flood.limited != CLIENTS * ATTEMPTS:
             problems.append(f"{cell.label}: flood answers {dict(flood.answers)}")
-        if further.admitted != PER_CLIENT * FURTHER_CLIENTS:
+        if further.admitted != PER_CLIENT * CLIENTS:
             problems.append(f"{cell.label}: further requests {dict(further.answers)}")
         if len(further.pids) < len(f["workers"]):
             problems.append(f"{cell.label}: only workers {further.pids} of {f['workers']} served")
@@ -509,7 +521,7 @@ def test_ratelimit_matrix(stack: Any, scenario: dict[str, Any]) -> None:
         )
     if "Traceback" in busy_stderr or "WORKER TIMEOUT" in busy_stderr:
         problems.append(f"busy host: server stderr: {busy_stderr[-600:]}")
-    assert not problems, problems
+    assert not problems, "\n".join(problems)
 
 
 if __name__ == "__main__":
