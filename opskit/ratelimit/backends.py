@@ -359,6 +359,10 @@ def _connection_kwargs(alias: str, timeout: float) -> dict[str, Any]:
     )
     if "SSL" in pool.connection_class.__name__:
         kwargs["ssl"] = True
+    if "path" in kwargs:  # unix://: Redis() names it unix_socket_path
+        kwargs["unix_socket_path"] = kwargs.pop("path")
+        kwargs.pop("host", None)
+        kwargs.pop("port", None)
     return kwargs
 
 
@@ -540,11 +544,11 @@ class RedisBackend(Backend):
             return
         self._loud_at[kind] = now + 60.0
         logger.error(
-            "rate limiter backend %s is misconfigured (%s: %s); decisions fail %s",
+            "rate limiter backend %s is misconfigured (%s: %s); each limit fails open or "
+            "closed as configured until it is fixed",
             self.name,
             kind,
             exc,
-            "per each limit's fail mode",
             extra={
                 "event": "ratelimit.misconfigured",
                 "backend": self.name,

@@ -136,3 +136,29 @@ async def test_reply_parser_is_the_one_this_run_tests() -> None:
     finally:
         pool.release(conn)
     assert ("Hiredis" in name) is redis.utils.HIREDIS_AVAILABLE, name
+
+
+@pytest.mark.redis
+def test_unix_socket_location(settings: Any, rl_prefix: str, tmp_path: Any) -> None:
+    """``unix://`` aliases reach the server over its socket (redis-py's unix_socket_path)."""
+    from django.conf import settings as django_settings
+
+    from tests.support.redis_topology import RedisServer
+
+    sock = str(tmp_path / "redis.sock")
+    with RedisServer("--unixsocket", sock, "--unixsocketperm", "700") as server:
+        caches = dict(django_settings.CACHES)
+        caches["rlunix"] = {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": f"unix://{sock}?db=0",
+        }
+        settings.CACHES = caches
+        settings.OPSKIT = rl_settings(KEY_PREFIX=rl_prefix, CACHE="rlunix")
+        assert [decide("u", "1/m", scope="unix").outcome for _ in range(2)] == [
+            "allowed",
+            "limited",
+        ]
+        # The limiter's kept connection is a unix-socket client (flags=U);
+        # redis-cli itself comes over TCP.
+        clients = server.cli("CLIENT", "LIST").splitlines()
+        assert any(" flags=U " in line for line in clients), clients
