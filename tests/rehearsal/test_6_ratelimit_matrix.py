@@ -340,7 +340,9 @@ def _client_main(me: int) -> None:
                 body = {}
             if "pid" in body:
                 pids.add(int(body["pid"]))
-            answers[f"{r.status} {body.get('outcome')}"] += 1
+            outcome = body.get("outcome")
+            error = f" ({body.get('error')})" if outcome == "error" else ""
+            answers[f"{r.status} {outcome}{error}"] += 1
         conn.close()
         print(json.dumps({"answers": answers, "pids": sorted(pids)}), flush=True)
 
