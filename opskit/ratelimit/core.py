@@ -361,7 +361,12 @@ class Limiter:
         return early
 
     async def adecide(self, request_or_key: HttpRequest | str) -> Decision:
-        """:meth:`decide` on ``redis.asyncio``: no thread hop."""
+        """:meth:`decide` without a thread hop.
+
+        ``redis.asyncio`` on a long-lived event loop; on asgiref's one-request
+        loop (an async view under WSGI) the process's sync pool, so no
+        connection is left behind with the loop (``backends`` module docs).
+        """
         if not isinstance(request_or_key, str):
             lazy = request_or_key.__dict__.get("user")
             if isinstance(lazy, LazyObject) and lazy._wrapped is empty:
@@ -480,7 +485,7 @@ async def adecide(
     fail_open: bool | None = None,
     shadow: bool | None = None,
 ) -> Decision:
-    """The async twin of :func:`decide` (``redis.asyncio``, no thread hop)."""
+    """The async twin of :func:`decide` (no thread hop; see :meth:`Limiter.adecide`)."""
     limiter = _limiter(rate, key, scope, cost, burst, strict, fail_open, shadow)
     return await limiter.adecide(request_or_key)
 
