@@ -85,7 +85,8 @@ FINDINGS: list[str] = [
     "`FAIL_OPEN`). A first version of scenario 1 measured the limit right after the mixed "
     "load and saw 35-41 admissions for a limit of 25; the scenario now measures the limit "
     "first and accounts for every failed-open admission. On a starved host, raise "
-    "`RATELIMIT.SOCKET_TIMEOUT` (or keep CPU headroom).",
+    "`RATELIMIT.SOCKET_TIMEOUT` (or keep CPU headroom). Issue 14 made 0.5 s and a breaker "
+    "of 5 consecutive failures the defaults; scenario 6 floods beside CPU burners with them.",
     "Readiness results are cached per worker for `HEALTH.TTL` (1 s): for up to a second "
     "after an outage starts some workers still answer `pass` (the 503 bounds above "
     "include TTL).",
