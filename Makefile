@@ -98,6 +98,18 @@ promtool: venv promtool-install
 	env -u PROMETHEUS_MULTIPROC_DIR $(PY) -m tests.metrics.exposition > $(VENV)/opskit-metrics.prom
 	promtool check metrics < $(VENV)/opskit-metrics.prom
 	@echo "promtool: $$(grep -c '^# TYPE' $(VENV)/opskit-metrics.prom) metric families OK"
+# -- ratelimit (issue 14): private Redis Cluster and Sentinel groups --
+# tests/support/redis_topology.py starts them with redis-server (Cluster mode
+# and `--sentinel` are built in) and redis-cli (`--cluster create`).
+pytest pytest-sqlite test-django42 rehearsal: redis-install
+.PHONY: redis-install
+redis-install:
+	@command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 || { \
+	  echo "installing redis-server and redis-cli (Debian package redis-server)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends redis-server; }
+	@redis-server --version | cut -d' ' -f1-3
 # -- demo (issue 9) --
 # The Dockerfile replayed without Docker: a fresh venv, its pip install steps
 # (non-editable, so packaging mistakes show), its CMD under gunicorn, /livez,

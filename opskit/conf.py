@@ -182,10 +182,16 @@ class RateLimitSettings:
     CACHE: str = "default"
     KEY_PREFIX: str = "opskit:rl"
     FAIL_OPEN: bool = True
-    #: Seconds; the limiter's own Redis connection timeout (no retries).
-    SOCKET_TIMEOUT: float = 0.05
+    #: ``"auto"`` (Sentinel when the alias uses django-redis's Sentinel
+    #: support, else a single node), ``"single"``, ``"sentinel"`` or
+    #: ``"cluster"`` (a Redis Cluster; the alias's ``LOCATION`` names nodes).
+    TOPOLOGY: str = "auto"
+    #: Seconds; the limiter's own Redis connect/read timeout (no retries).
+    #: 0.5 s: a busy host's scheduling stalls stay well below it, so a flood
+    #: cannot time its own limit out (docs/ratelimit.md, "Timeouts").
+    SOCKET_TIMEOUT: float = 0.5
     #: Consecutive failures that open the circuit breaker.
-    BREAKER_THRESHOLD: int = 1
+    BREAKER_THRESHOLD: int = 5
     #: Seconds the breaker stays open before one trial decision.
     BREAKER_COOLDOWN: float = 5.0
     EXEMPT_STAFF: bool = True

@@ -15,9 +15,13 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # Password guessing: 5 attempts per address in any 15 minutes (an exact
     # sliding window), counted on POST only; the form itself stays readable.
+    # Fail closed: a login limit that switches off when Redis is down (or
+    # under the flood it exists for) protects nothing; logins answer 503.
     path(
         "accounts/login/",
-        ratelimit(rate="5/15m", key="ip", strict=True, methods=["POST"], scope="login")(
+        ratelimit(
+            rate="5/15m", key="ip", strict=True, methods=["POST"], scope="login", fail_open=False
+        )(
             # No PUT: FormView treats it as a POST the limit would not count.
             auth_views.LoginView.as_view(http_method_names=["get", "post", "head", "options"])
         ),

@@ -324,6 +324,12 @@ class RedisCheck(_KeptConnectionCheck):
     The client has its own connect/read timeout and no retries, unlike the
     cache's shared pool (no timeout and retries by default), so a frozen
     Redis frees the worker after ``connect_timeout`` instead of never.
+
+    Topologies: a Sentinel alias (django-redis ``SENTINELS``) pings the master
+    the sentinels name now, so a failover is followed; a Redis Cluster node
+    (detected once from ``INFO cluster``) must report ``cluster_state:ok``,
+    because a Cluster with unserved slots fails requests while each node
+    still answers ``PING``.
     """
 
     prefix = "redis"
@@ -331,21 +337,20 @@ class RedisCheck(_KeptConnectionCheck):
     def __init__(self, alias: str = "default", connect_timeout: float | None = None, **kw: Any):
         super().__init__(alias, connect_timeout, **kw)
         self.client: Any = None
+        self.sentinels: list[Any] = []
+        #: Whether the server is a Cluster node (``None``: not asked yet).
+        self.cluster: bool | None = None
         self.pings = 0
 
     def _client(self) -> Any:
+        from urllib.parse import urlsplit
+
         from django.conf import settings
 
         cfg: dict[str, Any] = dict(settings.CACHES[self.alias])  # type: ignore[call-overload]
         location = cfg.get("LOCATION")
         url = location[0] if isinstance(location, (list, tuple)) else str(location).split(",")[0]
         options = cfg.get("OPTIONS") or {}
-        if not url.startswith(("redis://", "rediss://", "unix://")):
-            # Sentinel, cluster or custom factories: use the cache's own client.
-            from django_redis import get_redis_connection  # type: ignore[import-untyped]
-
-            return get_redis_connection(self.alias)
-        import redis
         from redis.backoff import NoBackoff
         from redis.retry import Retry
 
@@ -359,11 +364,31 @@ class RedisCheck(_KeptConnectionCheck):
             "socket_keepalive_options": _keepalive_socket_options(),
             "retry": Retry(NoBackoff(), 0),
             "health_check_interval": 0,
-            "single_connection_client": True,
         }
         if options.get("PASSWORD"):
             kwargs["password"] = options["PASSWORD"]
-        return redis.Redis.from_url(url, **kwargs)
+        if options.get("SENTINELS"):
+            # django-redis's Sentinel support: LOCATION is redis://<service>/<db>.
+            from redis.sentinel import Sentinel
+
+            sentinel_kwargs = {
+                "socket_timeout": self.connect_timeout,
+                "socket_connect_timeout": self.connect_timeout,
+                **(options.get("SENTINEL_KWARGS") or {}),
+            }
+            group = Sentinel(options["SENTINELS"], sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call]
+            self.sentinels = list(group.sentinels)
+            parts = urlsplit(url)
+            db = int(parts.path.strip("/") or 0)
+            return group.master_for(parts.hostname, db=db, **kwargs)  # type: ignore[no-untyped-call]
+        if not url.startswith(("redis://", "rediss://", "unix://")):
+            # Custom factories: use the cache's own client.
+            from django_redis import get_redis_connection  # type: ignore[import-untyped]
+
+            return get_redis_connection(self.alias)
+        import redis
+
+        return redis.Redis.from_url(url, single_connection_client=True, **kwargs)
 
     def _connected(self) -> bool:
         return self.client is not None
@@ -372,12 +397,22 @@ class RedisCheck(_KeptConnectionCheck):
         if self.client is None:
             self.client = self._client()
         self.pings += 1
-        if not self.client.ping():
+        if self.cluster is None:
+            self.cluster = bool(self.client.info("cluster").get("cluster_enabled"))
+        if self.cluster:
+            info = self.client.execute_command("CLUSTER INFO")  # parsed to a dict
+            state = str(info.get("cluster_state", "?")) if isinstance(info, dict) else "?"
+            if state != "ok":
+                raise CheckFailed(f"cluster_state {state}")
+        elif not self.client.ping():
             raise CheckFailed("PING not answered")
 
     def close(self) -> None:
         client, self.client = self.client, None
+        sentinels, self.sentinels = self.sentinels, []
         _close_quietly(client)
+        for sentinel in sentinels:
+            _close_quietly(sentinel)
 
 
 class DiskCheck(Check):

@@ -1,48 +1,53 @@
 """Where the counters live: Redis (one Lua script, one round trip) or Django's cache.
 
-The Redis path is the production path.  It reaches the server configured for a
-django-redis cache alias, but through its *own* small connection pool built
-from that alias's connection settings: a short socket timeout (``SOCKET_TIMEOUT``,
-50 ms by default), no retries and no ``CLIENT SETINFO`` handshake.  The cache's
-own client keeps its long timeouts for the application; the limiter must never
-stall a request for seconds because Redis hangs.  A circuit breaker in front of
-it turns a dead Redis into one short timeout, then about 0 ms per decision
-until the cooldown has passed and one trial decision succeeds.
+The Redis path is the production path.  It reaches the server (a single node,
+a Sentinel group or a Cluster) configured for a django-redis cache alias,
+through redis-py clients of its *own* built from that alias's settings: a
+short socket timeout (``SOCKET_TIMEOUT``), no retries.  The cache's own client
+keeps its long timeouts for the application; the limiter must never stall a
+request for seconds because Redis hangs.  Scripts run through redis-py's
+``Script`` (``EVALSHA``, with ``SCRIPT LOAD`` on ``NOSCRIPT``).  A circuit
+breaker in front of it turns a dead Redis into a few timeouts, then about
+0 ms per decision until the cooldown has passed and one trial succeeds.
+
+Connections stay bounded in every server model:
+
+* sync decisions share one thread-safe redis-py pool per process (per node
+  on a Cluster): at most one connection per thread deciding at once;
+* async decisions on a long-lived event loop (uvicorn, Daphne, an ASGI
+  worker) use ``redis.asyncio`` with at most :data:`ASYNC_CONNECTIONS` in
+  flight per loop;
+* an async view served by WSGI runs in an event loop that asgiref's
+  ``async_to_sync`` makes for that one request and then closes.  Sockets
+  opened on such a loop would die with it (a leak per request), so there the
+  decision uses the sync pool: the loop has nothing else to run while the
+  request waits, so the blocking call costs it nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import inspect
 import logging
 import math
-import os
 import threading
 import time
 import weakref
-from collections import deque
 from collections.abc import Sequence
-from typing import Any
-
-try:  # optional: only the "redis" backend needs redis-py
-    from redis.exceptions import NoScriptError, ResponseError
-except ImportError:  # pragma: no cover - the "cache" backend still works
-
-    class NoScriptError(Exception):  # type: ignore[no-redef]
-        pass
-
-    class ResponseError(Exception):  # type: ignore[no-redef]
-        pass
-
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 __all__ = [
+    "ASYNC_CONNECTIONS",
     "GCRA_SCRIPT",
     "Backend",
     "Breaker",
     "CacheBackend",
     "RedisBackend",
+    "Topology",
     "Unavailable",
+    "cluster_enabled",
+    "redis_topology",
 ]
 
 logger = logging.getLogger("opskit.ratelimit")
@@ -142,38 +147,16 @@ for i = 1, #out do out[i] = string.format('%d', out[i]) end
 return table.concat(out, ' ')
 """
 SCRIPT_SHA = hashlib.sha1(GCRA_SCRIPT.encode()).hexdigest()
-_EVALSHA = b"$7\r\nEVALSHA\r\n$40\r\n" + SCRIPT_SHA.encode() + b"\r\n"
-_EVAL = b"$4\r\nEVAL\r\n" + b"$%d\r\n%s\r\n" % (len(GCRA_SCRIPT.encode()), GCRA_SCRIPT.encode())
 
-
-def _bulk(value: str | int) -> bytes:
-    data = str(value).encode()
-    return b"$%d\r\n%s\r\n" % (len(data), data)
-
-
-def _frame(keys: Sequence[str], args: Sequence[str | int]) -> tuple[bytes, bytes, bytes]:
-    """The fixed parts of a call: EVALSHA and EVAL heads (count, sha or body, numkeys), tail."""
-    count = b"*%d\r\n" % (3 + len(keys) + len(args))
-    nkeys = _bulk(len(keys))
-    return count + _EVALSHA + nkeys, count + _EVAL + nkeys, b"".join(map(_bulk, args))
-
-
-def _packed(head: bytes, keys: Sequence[str], tail: bytes) -> bytes:
-    parts = [head]
-    for key in keys:
-        data = key.encode()
-        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
-    parts.append(tail)
-    return b"".join(parts)
+Reply = list[int]
+Topology = Literal["single", "sentinel", "cluster"]
+#: Decisions in flight per long-lived event loop (and so its connections to
+#: each Redis node); more wait their turn within ``SOCKET_TIMEOUT``.
+ASYNC_CONNECTIONS = 2
 
 
 def _parse(reply: bytes | str) -> Reply:
     return list(map(int, reply.split()))
-
-
-Reply = list[int]
-#: Decisions in flight per event loop (and so connections); more wait.
-ASYNC_CONNECTIONS = 16
 
 
 class Unavailable(Exception):
@@ -301,13 +284,8 @@ class Backend:
         return reply
 
 
-_SYNC_TO_ASYNC_CLASS = {
-    "Connection": "Connection",
-    "SSLConnection": "SSLConnection",
-    "UnixDomainSocketConnection": "UnixDomainSocketConnection",
-}
-
-
+#: Connection settings carried over from the alias: where and who, not its
+#: timeouts, retries or pool size.
 _CARRIED = frozenset(
     {
         "host",
@@ -319,358 +297,334 @@ _CARRIED = frozenset(
         "credential_provider",
         "socket_keepalive",
         "socket_keepalive_options",
-        "encoding",
-        "encoding_errors",
-        "decode_responses",
     }
 )
 
-
-def _fit(cls: type[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Keep the arguments ``cls`` takes; turn off the ``CLIENT SETINFO`` handshake."""
-    accepted: set[str] = set()
-    for base in cls.__mro__:
-        if "__init__" in base.__dict__:
-            try:
-                accepted |= set(inspect.signature(base.__dict__["__init__"]).parameters)
-            except (TypeError, ValueError):
-                pass
-    fitted = {k: v for k, v in kwargs.items() if k in accepted}
-    if "driver_info" in accepted:
-        fitted["driver_info"] = None  # redis-py >= 7.1: None skips SETINFO
-    elif "lib_name" in accepted:
-        fitted["lib_name"] = None
-        fitted["lib_version"] = None
-    return fitted
+#: redis-py errors that mean "pointed at the wrong kind of server", never a
+#: passing outage: logged loudly on every occurrence class (see ``_loud``).
+_MISCONFIGURED = ("MovedError", "AskError", "CrossSlotTransactionError")
 
 
-#: Python 3.11+: a cancellation we request can be told from the caller's.
-_UNCANCEL = hasattr(asyncio.Task, "uncancel")
+def _cache_config(alias: str) -> dict[str, Any]:
+    from django.conf import settings
+
+    caches: Any = settings.CACHES
+    return dict(caches[alias])
 
 
-async def _exchange(conn: Any, keys: Sequence[str], sha: bytes, body: bytes, tail: bytes) -> Any:
-    await conn.send_packed_command([_packed(sha, keys, tail)], False)
-    try:
-        return await conn.read_response()
-    except NoScriptError:
-        await conn.send_packed_command([_packed(body, keys, tail)], False)
-        return await conn.read_response()
+def _locations(config: dict[str, Any]) -> list[str]:
+    location = config.get("LOCATION") or []
+    if isinstance(location, str):
+        location = location.split(",")
+    return [str(loc).strip() for loc in location if str(loc).strip()]
 
 
-class _Watch:
-    """One decision in flight: its deadline and the task to stop past it."""
+def redis_topology(alias: str, setting: str = "auto") -> Topology:
+    """The topology the limiter talks to for ``alias`` (settings only, no I/O).
 
-    __slots__ = ("deadline", "expired", "task")
-
-    def __init__(self, deadline: float, task: asyncio.Task[Any]) -> None:
-        self.deadline = deadline
-        self.task = task
-        self.expired = False
-
-
-class _LoopConnections:
-    """Idle async connections of one event loop, the in-flight gate, the watchdog.
-
-    The watchdog replaces a timer per decision (``asyncio.timeout`` or
-    redis-py's ``socket_timeout``, which adds a task per send): one loop timer
-    at the earliest deadline in flight, re-armed only when it fires, so a
-    steady stream of decisions arms about one timer per ``SOCKET_TIMEOUT``.
-    A decision past its deadline has its task cancelled, as ``asyncio.timeout``
-    would, and reports ``TimeoutError``.
+    ``"auto"`` is Sentinel when the alias uses django-redis's Sentinel
+    support, otherwise a single node: a Cluster is named explicitly
+    (``RATELIMIT.TOPOLOGY = "cluster"``) because django-redis has no Cluster
+    client to tell it from; system check ``opskit.E306`` compares the choice
+    with what the server reports.
     """
+    if setting in ("single", "sentinel", "cluster"):
+        return setting  # type: ignore[return-value]
+    options = _cache_config(alias).get("OPTIONS") or {}
+    names = f"{options.get('CLIENT_CLASS', '')} {options.get('CONNECTION_FACTORY', '')}"
+    if "Sentinel" in names or options.get("SENTINELS"):
+        return "sentinel"
+    return "single"
 
-    def __init__(self, cls: type[Any], kwargs: dict[str, Any]) -> None:
-        self.cls = cls
-        self.kwargs = kwargs
-        self.idle: list[Any] = []
-        # A burst of coroutines must not open hundreds of sockets at once
-        # and then miss the short timeout because the loop is busy: at most
-        # ASYNC_CONNECTIONS decisions in flight, the others queue in order.
-        # (A free slot is taken without an await; asyncio.Semaphore costs
-        # two coroutine calls per decision.)
-        self.free = ASYNC_CONNECTIONS
-        self.waiters: deque[asyncio.Future[None]] = deque()
-        self.inflight: set[_Watch] = set()
-        #: When the armed watchdog timer fires (None: not armed).  No handle
-        #: is kept: it would tie this entry to its loop and keep both alive.
-        self.armed: float | None = None
 
-    async def wait_slot(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Queue for a slot; :meth:`release` hands one over directly."""
-        fut: asyncio.Future[None] = loop.create_future()
-        self.waiters.append(fut)
-        try:
-            await fut
-        except asyncio.CancelledError:
-            if fut.done() and not fut.cancelled():
-                self.release()  # handed a slot, then cancelled: pass it on
-            raise
+def _connection_kwargs(alias: str, timeout: float) -> dict[str, Any]:
+    """Who and where from the alias's own pool; our timeouts; no retries."""
+    from django_redis import get_redis_connection  # type: ignore[import-untyped]
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
 
-    def release(self) -> None:
-        waiters = self.waiters
-        while waiters:
-            fut = waiters.popleft()
-            if not fut.done():
-                fut.set_result(None)
-                return
-        self.free += 1
+    # The alias's client is built without connecting; its pool knows the
+    # URL, password, database and TLS settings the project configured.
+    pool = get_redis_connection(alias).connection_pool
+    kwargs = {
+        k: v
+        for k, v in pool.connection_kwargs.items()
+        if k in _CARRIED or (k.startswith("ssl") and k != "ssl_context")
+    }
+    kwargs.update(
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        health_check_interval=0,
+        retry=Retry(NoBackoff(), 0),
+    )
+    if "SSL" in pool.connection_class.__name__:
+        kwargs["ssl"] = True
+    if "path" in kwargs:  # unix://: Redis() names it unix_socket_path
+        kwargs["unix_socket_path"] = kwargs.pop("path")
+        kwargs.pop("host", None)
+        kwargs.pop("port", None)
+    return kwargs
 
-    def watch(self, loop: asyncio.AbstractEventLoop, timeout: float) -> _Watch:
-        task = asyncio.current_task(loop)
-        assert task is not None
-        watch = _Watch(loop.time() + timeout, task)
-        self.inflight.add(watch)
-        armed = self.armed
-        if armed is None or armed > watch.deadline:
-            self.armed = watch.deadline
-            loop.call_at(watch.deadline, self._fire, loop)
-        return watch
 
-    def _fire(self, loop: asyncio.AbstractEventLoop) -> None:
-        if self.armed is None or self.armed > loop.time() + 0.001:
-            return  # superseded by an earlier timer (a shorter SOCKET_TIMEOUT)
-        self.armed = None
-        now = loop.time()
-        soonest: float | None = None
-        for watch in self.inflight:
-            if watch.deadline <= now:
-                if not watch.expired:
-                    # Delivered at the task's pending await, which is inside
-                    # aevaluate's exchange: the watch is registered only there.
-                    watch.expired = True
-                    watch.task.cancel()
-            elif soonest is None or watch.deadline < soonest:
-                soonest = watch.deadline
-        if soonest is not None:
-            self.armed = soonest
-            loop.call_at(soonest, self._fire, loop)
+def _cluster_nodes(alias: str) -> list[tuple[str, int]]:
+    nodes = []
+    for loc in _locations(_cache_config(alias)):
+        parts = urlsplit(loc if "://" in loc else f"redis://{loc}")
+        nodes.append((parts.hostname or "127.0.0.1", parts.port or 6379))
+    return nodes
+
+
+def _sentinel_setup(alias: str) -> tuple[list[tuple[str, int]], str, dict[str, Any]]:
+    config = _cache_config(alias)
+    options = config.get("OPTIONS") or {}
+    sentinels = [(str(h), int(p)) for h, p in options.get("SENTINELS") or []]
+    service = urlsplit(_locations(config)[0]).hostname or ""
+    return sentinels, service, dict(options.get("SENTINEL_KWARGS") or {})
+
+
+def build_client(alias: str, topology: Topology, timeout: float, *, is_async: bool) -> Any:
+    """A redis-py client for the limiter: sync or ``redis.asyncio``, any topology.
+
+    Building a sync Cluster client reads the slot map (a round trip); the
+    others connect on first use.
+    """
+    kwargs = _connection_kwargs(alias, timeout)
+    if topology == "cluster":
+        kwargs.pop("host", None)
+        kwargs.pop("port", None)
+        kwargs.pop("db", None)  # a Cluster has database 0 only
+        nodes = _cluster_nodes(alias)
+        if is_async:
+            from redis.asyncio.cluster import ClusterNode as AsyncNode
+            from redis.asyncio.cluster import RedisCluster as AsyncCluster
+            from redis.asyncio.retry import Retry as AsyncRetry
+            from redis.backoff import NoBackoff
+
+            kwargs["retry"] = AsyncRetry(NoBackoff(), 0)
+            return AsyncCluster(
+                startup_nodes=[AsyncNode(h, p) for h, p in nodes],
+                max_connections=ASYNC_CONNECTIONS,
+                **kwargs,
+            )
+        from redis.cluster import ClusterNode, RedisCluster
+
+        startup = [ClusterNode(h, p) for h, p in nodes]  # type: ignore[no-untyped-call]
+        return RedisCluster(startup_nodes=startup, **kwargs)
+    if topology == "sentinel":
+        kwargs.pop("host", None)
+        kwargs.pop("port", None)
+        sentinels, service, sentinel_kwargs = _sentinel_setup(alias)
+        sentinel_kwargs.setdefault("socket_timeout", timeout)
+        sentinel_kwargs.setdefault("socket_connect_timeout", timeout)
+        if is_async:
+            from redis.asyncio.retry import Retry as AsyncRetry
+            from redis.asyncio.sentinel import Sentinel as AsyncSentinel
+            from redis.backoff import NoBackoff
+
+            kwargs["retry"] = AsyncRetry(NoBackoff(), 0)
+            group = AsyncSentinel(sentinels, sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call]
+            client = group.master_for(service, **kwargs)
+            client.opskit_sentinels = group.sentinels  # closed with the client
+            return client
+        from redis.sentinel import Sentinel
+
+        sync_group = Sentinel(sentinels, sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call]
+        sync_client = sync_group.master_for(service, **kwargs)  # type: ignore[no-untyped-call]
+        sync_client.opskit_sentinels = sync_group.sentinels  # closed with the client
+        return sync_client
+    if is_async:
+        import redis.asyncio
+        from redis.asyncio.retry import Retry as AsyncRetry
+        from redis.backoff import NoBackoff
+
+        kwargs["retry"] = AsyncRetry(NoBackoff(), 0)
+        return redis.asyncio.Redis(**kwargs)
+    import redis
+
+    return redis.Redis(**kwargs)
+
+
+def cluster_enabled(alias: str, topology: Topology, timeout: float) -> bool | None:
+    """Whether the alias's (first) server runs in Cluster mode; ``None``: no answer.
+
+    For system check ``opskit.E306``: a single-node client on a Cluster node
+    gets ``MOVED`` for most keys, a Cluster client on a plain server fails
+    to start.  Sentinel groups are not asked (their masters are never
+    Cluster nodes).
+    """
+    if topology == "sentinel":
+        return None
+    import redis
+
+    kwargs = _connection_kwargs(alias, timeout)
+    if topology == "cluster":
+        nodes = _cluster_nodes(alias)
+        if not nodes:
+            return None
+        kwargs["host"], kwargs["port"] = nodes[0]
+        kwargs.pop("db", None)
+    client = redis.Redis(**kwargs)
+    try:
+        info = client.info("cluster")
+    except Exception:
+        return None  # down or unreachable: the health check says so
+    finally:
+        client.close()
+    return bool(info.get("cluster_enabled"))
+
+
+def _short_lived(loop: asyncio.AbstractEventLoop) -> bool:
+    """The loop is asgiref's one-call loop (an async view under WSGI).
+
+    ``async_to_sync`` with no running loop makes a new loop in a new thread
+    for one call and lists it in ``AsyncToSync.loop_thread_executors`` while
+    the call runs.
+    """
+    try:
+        from asgiref.sync import AsyncToSync
+    except ImportError:  # pragma: no cover - Django depends on asgiref
+        return False
+    return loop in getattr(AsyncToSync, "loop_thread_executors", ())
+
+
+class _LoopClient:
+    """A long-lived event loop's async client, script and in-flight gate."""
+
+    __slots__ = ("client", "gate", "script")
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.script = client.register_script(GCRA_SCRIPT)
+        self.gate = asyncio.Semaphore(ASYNC_CONNECTIONS)
 
 
 class RedisBackend(Backend):
-    """The limiter's own short-timeout, no-retry path to a django-redis alias."""
+    """The limiter's own short-timeout, no-retry redis-py clients for a django-redis alias."""
 
-    def __init__(self, alias: str, timeout: float, breaker: Breaker) -> None:
+    def __init__(
+        self, alias: str, timeout: float, breaker: Breaker, topology: str = "auto"
+    ) -> None:
         self.alias = alias
         self.name = f"redis:{alias}"
         self.timeout = timeout
         self.breaker = breaker
-        self._idle: list[Any] = []
-        self._pid = os.getpid()
-        self._factory: tuple[type[Any], dict[str, Any]] | None = None
-        self._frames: dict[tuple[int, tuple[str | int, ...]], tuple[bytes, bytes, bytes]] = {}
-        self._apools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopConnections] = (
+        self.topology_setting = topology
+        self._sync: tuple[Any, Any] | None = None
+        self._lock = threading.Lock()
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClient] = (
             weakref.WeakKeyDictionary()
         )
-        #: The last loop's entry (a weak reference: no loop kept alive).
-        self._last: tuple[weakref.ref[asyncio.AbstractEventLoop], _LoopConnections] | None = None
-        self._lock = threading.Lock()
-        #: The alias is a Sentinel pool: resolve the master per new connection.
-        self._sentinel = False
+        self._loud_at: dict[str, float] = {}
 
-    def _kwargs(self) -> tuple[type[Any], dict[str, Any]]:
-        from django_redis import get_redis_connection  # type: ignore[import-untyped]
+    @property
+    def topology(self) -> Topology:
+        return redis_topology(self.alias, self.topology_setting)
 
-        base = get_redis_connection(self.alias)
-        pool = base.connection_pool
-        # Only where and who: the alias's timeouts, retries and extras
-        # (maintenance notifications, client-side caching) are not ours.
-        kwargs = {
-            k: v for k, v in pool.connection_kwargs.items() if k in _CARRIED or k.startswith("ssl_")
-        }
-        kwargs.update(
-            socket_timeout=self.timeout,
-            socket_connect_timeout=self.timeout,
-            health_check_interval=0,
+    def client(self) -> Any:
+        """The sync client (thread-safe pool; redis-py resets it after a fork)."""
+        return self._sync_pair()[0]
+
+    def _sync_pair(self) -> tuple[Any, Any]:
+        pair = self._sync
+        if pair is None:
+            with self._lock:
+                pair = self._sync
+                if pair is None:
+                    client = build_client(self.alias, self.topology, self.timeout, is_async=False)
+                    pair = self._sync = (client, client.register_script(GCRA_SCRIPT))
+        return pair
+
+    def _loud(self, exc: BaseException) -> None:
+        """A wrong topology or client is an ERROR every minute, not a quiet fail-open."""
+        kind = type(exc).__name__
+        if not isinstance(exc, (AttributeError, TypeError)) and kind not in _MISCONFIGURED:
+            return
+        now = time.monotonic()
+        if now < self._loud_at.get(kind, 0.0):
+            return
+        self._loud_at[kind] = now + 60.0
+        logger.error(
+            "rate limiter backend %s is misconfigured (%s: %s); each limit fails open or "
+            "closed as configured until it is fixed",
+            self.name,
+            kind,
+            exc,
+            extra={
+                "event": "ratelimit.misconfigured",
+                "backend": self.name,
+                "topology": self.topology,
+                "error_type": kind,
+            },
         )
-        cls = pool.connection_class
-        master = getattr(pool, "get_master_address", None)
-        if master is not None:
-            # Redis Sentinel: a managed connection needs its sentinel pool,
-            # so talk to the current master directly, asking the sentinels
-            # for its address whenever a new connection is made (after a
-            # failover the old master's connections fail and are dropped).
-            from redis.connection import Connection, SSLConnection
-
-            kwargs["host"], kwargs["port"] = master()
-            cls = SSLConnection if "SSL" in cls.__name__ else Connection
-            self._sentinel = True
-        return cls, kwargs
-
-    def _master_address(self) -> tuple[str, int]:
-        """The Sentinel group's current master (a round trip to a sentinel)."""
-        from django_redis import get_redis_connection
-
-        host, port = get_redis_connection(self.alias).connection_pool.get_master_address()
-        return host, int(port)
-
-    def apool(self, loop: asyncio.AbstractEventLoop | None = None) -> _LoopConnections:
-        """This event loop's idle connections (asyncio sockets belong to one loop)."""
-        if loop is None:
-            loop = asyncio.get_running_loop()
-        last = self._last
-        if last is not None and last[0]() is loop:
-            return last[1]  # the usual case: one loop per process or thread
-        entry = self._apools.get(loop)
-        if entry is None:
-            from redis.asyncio import connection as aconn
-            from redis.asyncio.retry import Retry
-            from redis.backoff import NoBackoff
-
-            cls, kwargs = self._kwargs()
-            acls = getattr(aconn, _SYNC_TO_ASYNC_CLASS.get(cls.__name__, "Connection"))
-            # No per-operation timeout: redis-py would wrap each send in
-            # asyncio.wait_for (a task) and each read in a timer.  The
-            # loop's watchdog bounds the whole exchange instead.
-            kwargs = dict(_fit(acls, kwargs), retry=Retry(NoBackoff(), 0), socket_timeout=None)
-            entry = self._apools[loop] = _LoopConnections(acls, kwargs)
-        self._last = (weakref.ref(loop), entry)
-        return entry
-
-    def _frame(self, keys: Sequence[str], args: Sequence[str | int]) -> tuple[bytes, bytes, bytes]:
-        """Precomputed per limiter shape: only the keys are packed per decision."""
-        key = (len(keys), tuple(args))
-        frame = self._frames.get(key)
-        if frame is None:
-            frame = self._frames[key] = _frame(keys, args)
-        return frame
-
-    def _connection(self) -> Any:
-        if self._pid != os.getpid():  # forked: never share a socket
-            self._idle = []
-            self._pid = os.getpid()
-        try:
-            return self._idle.pop()
-        except IndexError:
-            pass
-        factory = self._factory
-        if factory is None or self._sentinel:
-            from redis.backoff import NoBackoff
-            from redis.retry import Retry
-
-            cls, kwargs = self._kwargs()
-            kwargs = _fit(cls, kwargs)
-            factory = self._factory = (cls, dict(kwargs, retry=Retry(NoBackoff(), 0)))
-        return factory[0](**factory[1])
 
     def evaluate(self, keys: Sequence[str], args: Sequence[str | int]) -> Reply:
-        # A LIFO of idle connections (one per thread in use at once) instead
-        # of redis-py's pool: no lock, pid check or poll per decision.
-        conn = self._connection()
-        sha, body, tail = self._frame(keys, args)
         try:
-            conn.send_packed_command([_packed(sha, keys, tail)], False)
-            try:
-                reply = conn.read_response()
-            except NoScriptError:
-                # First use on this server (or after SCRIPT FLUSH / a restart):
-                # EVAL runs it and caches it for every later EVALSHA.
-                conn.send_packed_command([_packed(body, keys, tail)], False)
-                reply = conn.read_response()
-        except ResponseError:
-            self._idle.append(conn)
+            client, script = self._sync_pair()
+            return _parse(script(keys=keys, args=args, client=client))
+        except Exception as exc:
+            self._loud(exc)
             raise
-        except BaseException:
-            conn.disconnect()
-            raise
-        self._idle.append(conn)
-        return _parse(reply)
 
     async def aevaluate(self, keys: Sequence[str], args: Sequence[str | int]) -> Reply:
         loop = asyncio.get_running_loop()
-        state = self.apool(loop)
-        # The wait for a slot is not the backend's fault and is not timed.
-        if state.free:
-            state.free -= 1
-        else:
-            await state.wait_slot(loop)
+        if _short_lived(loop):
+            return self.evaluate(keys, args)
+        entry = self._loops.get(loop)
         try:
-            # If the breaker opened while we queued, do not try Redis.
-            if self.breaker.blocked():
+            if entry is None:
+                client = build_client(self.alias, self.topology, self.timeout, is_async=True)
+                entry = self._loops[loop] = _LoopClient(client)
+            # The whole decision, the wait for a connection included, is
+            # bounded by the timeout.
+            reply = await asyncio.wait_for(self._acall(entry, keys, args), self.timeout)
+        except Unavailable:
+            raise
+        except Exception as exc:
+            self._loud(exc)
+            raise
+        return _parse(reply)
+
+    async def _acall(
+        self, entry: _LoopClient, keys: Sequence[str], args: Sequence[str | int]
+    ) -> Any:
+        async with entry.gate:
+            if self.breaker.blocked():  # opened while we queued: do not try
                 raise Unavailable("breaker open")
-            idle = state.idle
-            if idle:
-                conn = idle.pop()
-            else:
-                if self._sentinel:  # the master may have moved: ask again
-                    state.kwargs["host"], state.kwargs["port"] = self._master_address()
-                conn = state.cls(**state.kwargs)
-            sha, body, tail = self._frame(keys, args)
-            if not _UNCANCEL:  # Python 3.10: a timer per decision
-                try:
-                    reply = await asyncio.wait_for(
-                        _exchange(conn, keys, sha, body, tail), self.timeout
-                    )
-                except ResponseError:
-                    idle.append(conn)
-                    raise
-                except BaseException:
-                    await conn.disconnect(nowait=True)
-                    raise
-                idle.append(conn)
-                return _parse(reply)
-            inflight = state.inflight
-            watch = state.watch(loop, self.timeout)
-            try:
-                await conn.send_packed_command([_packed(sha, keys, tail)], False)
-                try:
-                    reply = await conn.read_response()
-                except NoScriptError:
-                    # First use on this server: EVAL runs and caches it.
-                    await conn.send_packed_command([_packed(body, keys, tail)], False)
-                    reply = await conn.read_response()
-            except ResponseError:
-                inflight.discard(watch)
-                idle.append(conn)
-                raise
-            except asyncio.CancelledError:
-                inflight.discard(watch)
-                # Cancelled mid-exchange, by the watchdog or the caller: an
-                # unread reply may follow, so this socket is never reused.
-                await conn.disconnect(nowait=True)
-                if watch.expired and watch.task.uncancel() == 0:  # type: ignore[attr-defined]
-                    raise TimeoutError("rate limiter backend timed out") from None
-                raise
-            except BaseException:
-                inflight.discard(watch)
-                await conn.disconnect(nowait=True)
-                raise
-            inflight.discard(watch)
-            idle.append(conn)
-            return _parse(reply)
-        finally:
-            state.release()
+            return await entry.script(keys=keys, args=args, client=entry.client)
 
     def close(self) -> None:
-        idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.disconnect()
-        if self._apools:
-            _retired.append(self)  # async pools close on their own loop
+        pair, self._sync = self._sync, None
+        if pair is not None:
+            for client in [pair[0], *getattr(pair[0], "opskit_sentinels", ())]:
+                try:
+                    client.close()
+                except Exception:  # pragma: no cover - closing a dead client
+                    pass
+        if len(self._loops):
+            _retired.append(self)  # async clients close on their own loop
 
     async def aclose(self) -> None:
-        """Close this event loop's pool (ASGI shutdown, tests)."""
+        """Close this event loop's async client (ASGI shutdown, tests)."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
-        self._last = None
-        entry = self._apools.pop(loop, None)
+        entry = self._loops.pop(loop, None)
         if entry is not None:
-            idle, entry.idle = entry.idle, []
-            for conn in idle:
-                await conn.disconnect()
+            for client in [entry.client, *getattr(entry.client, "opskit_sentinels", ())]:
+                await client.aclose()
 
 
-#: Backends replaced by a settings reload whose async pools are still open.
+#: Backends replaced by a settings reload whose async clients are still open.
 _retired: list[RedisBackend] = []
 
 
 async def aclose_all(current: Backend | None = None) -> None:
-    """Close the running loop's async pools of ``current`` and retired backends."""
+    """Close the running loop's async clients of ``current`` and retired backends."""
     for backend in [*_retired, current]:
         if isinstance(backend, RedisBackend):
             await backend.aclose()
-    _retired[:] = [b for b in _retired if b._apools]
+    _retired[:] = [b for b in _retired if len(b._loops)]
 
 
 class CacheBackend(Backend):

@@ -6,6 +6,8 @@
 * ``opskit.E304`` a ``RATELIMIT`` value out of range (``BACKEND``, ``HEADERS``,
   ``IPV6_PREFIX``, ``BREAKER_*``).
 * ``opskit.E305`` limits are declared but the ``CACHE`` alias is missing or not django-redis.
+* ``opskit.E306`` ``RATELIMIT.TOPOLOGY`` does not match the server (a Cluster
+  node without ``TOPOLOGY="cluster"``, or ``"cluster"`` on a plain server).
 * ``opskit.W301`` the ``cache`` backend on a cache that is not shared or atomic.
 * ``opskit.W302`` ``SOCKET_TIMEOUT`` is not in (0, 1] s: a hung Redis stalls requests.
 """
@@ -121,6 +123,14 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                 id="opskit.E304",
             )
         )
+    if s.TOPOLOGY not in ("auto", "single", "sentinel", "cluster"):
+        errors.append(
+            Error(
+                f"OPSKIT RATELIMIT.TOPOLOGY {s.TOPOLOGY!r} is not 'auto', 'single', "
+                "'sentinel' or 'cluster'.",
+                id="opskit.E304",
+            )
+        )
     if s.BREAKER_THRESHOLD < 1 or s.BREAKER_COOLDOWN < 0:
         errors.append(
             Error(
@@ -145,6 +155,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                 id="opskit.E305",
             )
         )
+    if DECLARED and s.BACKEND == "redis" and backend.startswith("django_redis."):
+        errors.extend(_check_topology(s.CACHE, s.TOPOLOGY, s.SOCKET_TIMEOUT))
     if s.BACKEND == "cache":
         if conf is None:
             errors.append(
@@ -165,11 +177,40 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             Warning(
                 f"OPSKIT RATELIMIT.SOCKET_TIMEOUT is {s.SOCKET_TIMEOUT} s: a hung Redis "
                 "would stall limited requests that long before the breaker opens.",
-                hint="Keep it short, about 0.05 s.",
+                hint="Keep it about 0.5 s (docs/ratelimit.md, 'Timeouts and the breaker').",
                 id="opskit.W302",
             )
         )
     return errors
+
+
+def _check_topology(alias: str, setting: str, timeout: float) -> list[Any]:
+    """Ask the server whether it is a Cluster node (one short-timeout ``INFO``)."""
+    from .backends import cluster_enabled, redis_topology
+
+    if setting not in ("auto", "single", "sentinel", "cluster"):
+        return []  # reported as E304
+    try:
+        topology = redis_topology(alias, setting)
+        enabled = cluster_enabled(alias, topology, min(max(timeout, 0.05), 1.0))
+    except Exception:
+        return []  # an alias django-redis cannot build is E305's business
+    if enabled is None or enabled == (topology == "cluster"):
+        return []
+    if enabled:
+        msg = (
+            f"OPSKIT RATELIMIT.CACHE {alias!r} points at a Redis Cluster node but the "
+            f"limiter's topology is {topology!r}: decisions for keys on other nodes "
+            "fail with MOVED (open or closed)."
+        )
+        hint = "Set OPSKIT['RATELIMIT']['TOPOLOGY'] = 'cluster' and list the nodes in LOCATION."
+    else:
+        msg = (
+            f"OPSKIT RATELIMIT.TOPOLOGY is 'cluster' but the server of cache {alias!r} "
+            "is not in Cluster mode: every decision fails (open or closed)."
+        )
+        hint = "Set TOPOLOGY to 'auto' (a single node or Sentinel) or point CACHE at a Cluster."
+    return [Error(msg, hint=hint, id="opskit.E306")]
 
 
 def register_checks(register: Callable[..., Any]) -> None:

@@ -110,7 +110,7 @@ def get_backend() -> Backend:
     )
     if s.BACKEND == "cache":
         return CacheBackend(s.CACHE, breaker)
-    return RedisBackend(s.CACHE, s.SOCKET_TIMEOUT, breaker)
+    return RedisBackend(s.CACHE, s.SOCKET_TIMEOUT, breaker, s.TOPOLOGY)
 
 
 def _close_backend() -> None:
@@ -129,7 +129,17 @@ _quiet_until: dict[str, float] = {}
 _MAX_QUIET = 10_000
 
 
-def _log_limited(decision: Decision, request: HttpRequest | None) -> None:
+def key_digest(ident: str) -> str:
+    """A short, stable stand-in for a rate-limit key in logs (never the key itself).
+
+    Keys hold client addresses, user ids and API keys (``header:X-Api-Key``):
+    the first 12 hex digits of their SHA-256 tell one client from another
+    in the logs without disclosing any of them.
+    """
+    return hashlib.sha256(ident.encode(errors="surrogatepass")).hexdigest()[:12]
+
+
+def _log_limited(decision: Decision, request: HttpRequest | None, key_type: str) -> None:
     ident = f"{decision.scope}\0{decision.key}"
     now = time.monotonic()
     until = _quiet_until.get(ident)
@@ -140,17 +150,20 @@ def _log_limited(decision: Decision, request: HttpRequest | None) -> None:
     _quiet_until[ident] = now + max(decision.retry_after, 1.0)
     record = context.current()
     worst = max(decision.limits, key=lambda st: st.retry_after, default=None)
+    digest = key_digest(decision.key or "")
     logger.warning(
-        "rate limit exceeded: scope=%s key=%s rate=%s retry_after=%.1fs%s",
+        "rate limit exceeded: scope=%s key=%s:%s rate=%s retry_after=%.1fs%s",
         decision.scope,
-        decision.key,
+        key_type,
+        digest,
         worst.rate if worst else "-",
         decision.retry_after,
         " (shadow)" if decision.outcome == "shadow" else "",
         extra={
             "event": "ratelimit.limited",
             "scope": decision.scope,
-            "ratelimit_key": decision.key,
+            "key_type": key_type,
+            "key_hash": digest,
             "rate": str(worst.rate) if worst else None,
             "retry_after": round(decision.retry_after, 3),
             "shadow": decision.outcome == "shadow",
@@ -160,7 +173,7 @@ def _log_limited(decision: Decision, request: HttpRequest | None) -> None:
     )
 
 
-def _report(decision: Decision, request: HttpRequest | None) -> None:
+def _report(decision: Decision, request: HttpRequest | None, key_type: str) -> None:
     record = context.current()
     if record is not None:
         record.extra["ratelimit"] = {
@@ -178,7 +191,7 @@ def _report(decision: Decision, request: HttpRequest | None) -> None:
                 record=record,
             )
         if decision.limited:
-            _log_limited(decision, request)
+            _log_limited(decision, request, key_type)
 
 
 def _burst_list(burst: int | Sequence[int] | None, rates: tuple[Rate, ...]) -> list[int]:
@@ -218,6 +231,10 @@ class Limiter:
         self.rate = rate
         self.key_func = resolve_key(key)
         self.key_spec = key
+        #: What the key is, for logs (the key itself is never logged).
+        self.key_type = (
+            key if isinstance(key, str) else getattr(key, "__qualname__", type(key).__name__)
+        )
         if not isinstance(scope, str) or not scope:
             raise ValueError("scope must be a non-empty string")
         self.scope = scope
@@ -337,11 +354,19 @@ class Limiter:
                 early = self._failed(s, ident, backend, exc)
             else:
                 early = self._finish(s, ident, reply)
-        _report(early, None if isinstance(request_or_key, str) else request_or_key)
+        if isinstance(request_or_key, str):
+            _report(early, None, "string")
+        else:
+            _report(early, request_or_key, self.key_type)
         return early
 
     async def adecide(self, request_or_key: HttpRequest | str) -> Decision:
-        """:meth:`decide` on ``redis.asyncio``: no thread hop."""
+        """:meth:`decide` without a thread hop.
+
+        ``redis.asyncio`` on a long-lived event loop; on asgiref's one-request
+        loop (an async view under WSGI) the process's sync pool, so no
+        connection is left behind with the loop (``backends`` module docs).
+        """
         if not isinstance(request_or_key, str):
             lazy = request_or_key.__dict__.get("user")
             if isinstance(lazy, LazyObject) and lazy._wrapped is empty:
@@ -356,7 +381,10 @@ class Limiter:
                 early = self._failed(s, ident, backend, exc)
             else:
                 early = self._finish(s, ident, reply)
-        _report(early, None if isinstance(request_or_key, str) else request_or_key)
+        if isinstance(request_or_key, str):
+            _report(early, None, "string")
+        else:
+            _report(early, request_or_key, self.key_type)
         return early
 
 
@@ -457,7 +485,7 @@ async def adecide(
     fail_open: bool | None = None,
     shadow: bool | None = None,
 ) -> Decision:
-    """The async twin of :func:`decide` (``redis.asyncio``, no thread hop)."""
+    """The async twin of :func:`decide` (no thread hop; see :meth:`Limiter.adecide`)."""
     limiter = _limiter(rate, key, scope, cost, burst, strict, fail_open, shadow)
     return await limiter.adecide(request_or_key)
 

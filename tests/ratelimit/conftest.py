@@ -1,12 +1,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import socket
-import subprocess
-import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -16,6 +10,16 @@ from django.conf import settings as django_settings
 from django_redis import get_redis_connection
 
 from opskit.ratelimit import core
+from tests.support.redis_topology import (
+    RedisCluster,
+    RedisServer,
+    SentinelGroup,
+    free_port,
+    redis_cluster,
+    sentinel_group,
+)
+
+__all__ = ["PrivateRedis", "free_port", "redis_cluster", "rl_settings", "sentinel_group"]
 
 
 def rl_settings(**overrides: Any) -> dict[str, Any]:
@@ -24,8 +28,8 @@ def rl_settings(**overrides: Any) -> dict[str, Any]:
 
     base = dict(test_settings.OPSKIT)
     rl = dict(base.get("RATELIMIT", {}))
-    # A 50 ms stall of a loaded 2-core machine must not open the breaker in
-    # tests about something else; test_failure.py asks for the 50 ms default.
+    # A stall of a loaded 2-core machine must not open the breaker in tests
+    # about something else; the fault tests ask for the defaults.
     rl["SOCKET_TIMEOUT"] = 1.0
     rl.update(overrides)
     base["RATELIMIT"] = rl
@@ -55,67 +59,8 @@ async def close_async_pools(rl_prefix: str) -> Any:
     await aclose_all(current)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class PrivateRedis:
+class PrivateRedis(RedisServer):
     """A redis-server of our own, to stop, freeze and restart."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix="opskit-rl-redis-")
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                shutil.which("redis-server") or "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                self.dir,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                time.sleep(0.02)
-        raise RuntimeError("private redis-server did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGCONT)
-            self.proc.kill()
-            self.proc.wait(10)
-            self.proc = None
-
-    def freeze(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGSTOP)
-
-    def thaw(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGCONT)
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
 
 
 @pytest.fixture
@@ -132,5 +77,74 @@ def private_redis(settings: Any) -> Iterator[PrivateRedis]:
     try:
         yield server
     finally:
-        server.stop()
-        shutil.rmtree(server.dir, ignore_errors=True)
+        server.cleanup()
+
+
+TOPOLOGIES = ("single", "cluster", "sentinel")
+
+
+class Topology:
+    """One Redis topology as a test sees it: a cache alias and its data servers."""
+
+    alias = "rltopo"
+
+    def __init__(self, kind: str, servers: list[RedisServer], cache: dict[str, Any]) -> None:
+        self.kind = kind
+        self.servers = servers
+        self.cache = cache
+        self.cluster: RedisCluster | None = None
+
+    def server_for(self, key: str) -> RedisServer:
+        """The server a key lives on (on a Cluster, the node owning its slot)."""
+        if self.cluster is not None:
+            return self.cluster.node_for(key)
+        return self.servers[0]
+
+
+@pytest.fixture(scope="session")
+def quiet_sentinel_group() -> Iterator[SentinelGroup]:
+    """A session's Sentinel group that a short freeze does not fail over (5 s down-after)."""
+    with SentinelGroup(down_after_ms=5000) as group:
+        yield group
+
+
+@pytest.fixture(params=TOPOLOGIES)
+def topology(request: pytest.FixtureRequest, settings: Any, rl_prefix: str) -> Iterator[Topology]:
+    """The limiter on a private single node, the session's Cluster or its Sentinel group."""
+    kind = request.param
+    single: RedisServer | None = None
+    if kind == "single":
+        single = RedisServer()
+        single.start()
+        topo = Topology(
+            kind,
+            [single],
+            {
+                "BACKEND": "django_redis.cache.RedisCache",
+                "LOCATION": single.url,
+                "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
+            },
+        )
+    elif kind == "cluster":
+        cluster: RedisCluster = request.getfixturevalue("redis_cluster")
+        topo = Topology(kind, cluster.servers, cluster.cache_settings())
+        topo.cluster = cluster
+    else:
+        group: SentinelGroup = request.getfixturevalue("quiet_sentinel_group")
+        topo = Topology(kind, [group.master_server], group.cache_settings())
+    caches = dict(django_settings.CACHES)
+    caches[Topology.alias] = topo.cache
+    settings.CACHES = caches
+    settings.OPSKIT = rl_settings(
+        KEY_PREFIX=rl_prefix,
+        CACHE=Topology.alias,
+        TOPOLOGY="cluster" if kind == "cluster" else "auto",
+    )
+    try:
+        yield topo
+    finally:
+        for server in topo.servers:
+            if server.proc is not None:
+                server.thaw()  # a failed fault test must not leave it frozen
+        if single is not None:
+            single.cleanup()

@@ -127,7 +127,38 @@ async def test_reply_parser_is_the_one_this_run_tests() -> None:
     assert decide("parser", "100/s", scope="parser").outcome == "allowed"
     assert (await adecide("parser", "100/s", scope="parser")).outcome == "allowed"
     backend: Any = get_backend()
-    parsers = {type(backend._idle[-1]._parser), type(backend.apool().idle[-1]._parser)}
-    names = {p.__name__ for p in parsers}
-    assert len(names) == 2, names  # one sync, one async parser class
-    assert all(("Hiredis" in n) is redis.utils.HIREDIS_AVAILABLE for n in names), names
+    # redis-py picks hiredis by itself when installed: the limiter's
+    # connections carry no parser choice of their own.
+    pool = backend.client().connection_pool
+    conn = pool.get_connection()
+    try:
+        name = type(conn._parser).__name__
+    finally:
+        pool.release(conn)
+    assert ("Hiredis" in name) is redis.utils.HIREDIS_AVAILABLE, name
+
+
+@pytest.mark.redis
+def test_unix_socket_location(settings: Any, rl_prefix: str, tmp_path: Any) -> None:
+    """``unix://`` aliases reach the server over its socket (redis-py's unix_socket_path)."""
+    from django.conf import settings as django_settings
+
+    from tests.support.redis_topology import RedisServer
+
+    sock = str(tmp_path / "redis.sock")
+    with RedisServer("--unixsocket", sock, "--unixsocketperm", "700") as server:
+        caches = dict(django_settings.CACHES)
+        caches["rlunix"] = {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": f"unix://{sock}?db=0",
+        }
+        settings.CACHES = caches
+        settings.OPSKIT = rl_settings(KEY_PREFIX=rl_prefix, CACHE="rlunix")
+        assert [decide("u", "1/m", scope="unix").outcome for _ in range(2)] == [
+            "allowed",
+            "limited",
+        ]
+        # The limiter's kept connection is a unix-socket client (flags=U);
+        # redis-cli itself comes over TCP.
+        clients = server.cli("CLIENT", "LIST").splitlines()
+        assert any(" flags=U " in line for line in clients), clients

@@ -134,7 +134,25 @@ def test_limited_event_logged_once(caplog: pytest.LogCaptureFixture) -> None:
     events = [r for r in caplog.records if getattr(r, "event", None) == "ratelimit.limited"]
     assert len(events) == 1
     assert events[0].scope == "tests.ratelimit.urls.ip_view"
-    assert events[0].ratelimit_key == "ip:127.0.0.1"
+    assert (events[0].key_type, len(events[0].key_hash)) == ("ip", 12)
+    assert "127.0.0.1" not in events[0].getMessage()
+
+
+def test_limited_event_never_carries_the_raw_key(caplog: pytest.LogCaptureFixture) -> None:
+    """A limit keyed on an API key logs a hash of it: the key itself is a secret."""
+    import hashlib
+
+    secret = "sk_live_0123456789abcdef"
+    c = Client()
+    with caplog.at_level(logging.DEBUG):
+        codes = [c.post("/header/", HTTP_X_API_KEY=secret).status_code for _ in range(3)]
+    assert codes == [200, 429, 429]
+    (event,) = [r for r in caplog.records if getattr(r, "event", None) == "ratelimit.limited"]
+    assert event.key_type == "header:X-Api-Key"
+    assert event.key_hash == hashlib.sha256(("h:" + secret).encode()).hexdigest()[:12]
+    for record in caplog.records:
+        assert secret not in record.getMessage()
+        assert secret not in repr(record.__dict__)
 
 
 def test_record_extra_carries_outcome() -> None:

@@ -23,6 +23,7 @@ TITLES = {
     "test_database_faults": "3. Database faults",
     "test_hostile_input": "4. Hostile input",
     "test_soak": "5. Soak",
+    "test_ratelimit_matrix": "6. Rate limits in every server model, and on a busy host",
     "test_hostile_forwarding_headers_gain_nothing": "9. Behind a reverse proxy",
     "test_uvicorn_proxy_headers_are_reported_and_gain_nothing[default]": "9. uvicorn, default flags",
     "test_uvicorn_proxy_headers_are_reported_and_gain_nothing[no-proxy-headers]": (
@@ -60,6 +61,14 @@ CAN_FAIL: list[dict[str, str]] = [
         "caught_by": "`/readyz took 10.01 s` (bound DEADLINE + MARGIN = 1.9 s; the client "
         "gave up at 10 s)",
     },
+    {
+        "change": "the rate limiter's hand-written Redis protocol before issue 14 (commit "
+        "88f3cd9: a connection pool per event loop, a 50 ms timeout)",
+        "scenario": "6. Rate limits in every server model",
+        "caught_by": "`gunicorn sync x4, async view: failed answers {'200 error': 211} / "
+        "{'200 error': 3009}` and `2580 Redis clients after load (bound 8)`; `uvicorn x2: 12 "
+        "Redis clients after load (bound 6)`",
+    },
 ]
 
 
@@ -84,7 +93,8 @@ FINDINGS: list[str] = [
     "`FAIL_OPEN`). A first version of scenario 1 measured the limit right after the mixed "
     "load and saw 35-41 admissions for a limit of 25; the scenario now measures the limit "
     "first and accounts for every failed-open admission. On a starved host, raise "
-    "`RATELIMIT.SOCKET_TIMEOUT` (or keep CPU headroom).",
+    "`RATELIMIT.SOCKET_TIMEOUT` (or keep CPU headroom). Issue 14 made 0.5 s and a breaker "
+    "of 5 consecutive failures the defaults; scenario 6 floods beside CPU burners with them.",
     "Readiness results are cached per worker for `HEALTH.TTL` (1 s): for up to a second "
     "after an outage starts some workers still answer `pass` (the 503 bounds above "
     "include TTL).",

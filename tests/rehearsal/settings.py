@@ -7,7 +7,10 @@ module and the addresses of what it started in the environment:
 * ``REHEARSAL_REPLICA_URL``: the same database through a TCP proxy that the
   rehearsal can switch to "hung" (``replica``, critical for readiness like
   every database alias);
-* ``REHEARSAL_REDIS_URL``: a private redis-server it may freeze and kill.
+* ``REHEARSAL_REDIS_URL``: a private redis-server it may freeze and kill;
+* ``REHEARSAL_REDIS_CLUSTER`` (optional, the rate-limit matrix): the node URLs
+  of a private Redis Cluster, comma-separated, which the limiter then uses
+  (alias ``ratelimit``, ``RATELIMIT.TOPOLOGY = "cluster"``).
 
 Everything else is the demo's own configuration, so the rehearsal runs what
 a team would deploy.
@@ -74,6 +77,13 @@ OPSKIT: dict[str, Any] = {
     # A secret the hostile-input scenario sends and must never find echoed.
     "HEALTH": {**DEMO_OPSKIT.get("HEALTH", {}), "TOKEN": os.environ["REHEARSAL_HEALTH_TOKEN"]},
 }
+
+if os.environ.get("REHEARSAL_REDIS_CLUSTER"):
+    CACHES["ratelimit"] = {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": os.environ["REHEARSAL_REDIS_CLUSTER"].split(","),
+    }
+    OPSKIT["RATELIMIT"] = {**OPSKIT["RATELIMIT"], "CACHE": "ratelimit", "TOPOLOGY": "cluster"}
 
 # JSON lines on stdout, which the rehearsal reads back.
 LOGGING = json_logging("INFO")

@@ -17,7 +17,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import psutil
@@ -105,14 +105,16 @@ class Gunicorn:
         workers: int = 4,
         timeout: int = 30,
         app: str = "demo.wsgi:application",
-        extra_args: tuple[str, ...] = (),
+        extra_args: Sequence[str] = (),
+        extra: Sequence[str] = (),
     ) -> None:
         self.app = app
-        self.extra_args = extra_args
         self.port = free_port()
         self.workers = workers
         self.timeout = timeout
         self.env = env
+        #: More command-line options (``--worker-class gthread --threads 4``).
+        self.extra = [*extra_args, *extra]
         self.logdir = Path(tempfile.mkdtemp(prefix="opskit-rehearsal-logs-"))
         self.stdout = self.logdir / "stdout.log"
         self.stderr = self.logdir / "stderr.log"
@@ -129,24 +131,7 @@ class Gunicorn:
         err = open(self.stderr, "ab")  # noqa: SIM115
         try:
             self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "-c",
-                    "python:opskit.gunicorn",
-                    "--bind",
-                    f"127.0.0.1:{self.port}",
-                    "--workers",
-                    str(self.workers),
-                    "--timeout",
-                    str(self.timeout),
-                    "--graceful-timeout",
-                    "5",
-                    *_no_control_socket(),
-                    *self.extra_args,
-                    self.app,
-                ],
+                self.command(),
                 cwd=DEMO,
                 env=self.env,
                 stdout=out,
@@ -162,6 +147,26 @@ class Gunicorn:
             time.sleep(0.1)
         if len(self.worker_pids()) < self.workers:
             raise RuntimeError(f"gunicorn started {self.worker_pids()}:\n{self.errors()[-2000:]}")
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            "python:opskit.gunicorn",
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--workers",
+            str(self.workers),
+            "--timeout",
+            str(self.timeout),
+            "--graceful-timeout",
+            "5",
+            *_no_control_socket(),
+            *self.extra,
+            self.app,
+        ]
 
     def worker_pids(self) -> list[int]:
         if self.proc is None:
@@ -226,6 +231,45 @@ class Gunicorn:
 
     def cleanup(self) -> None:
         shutil.rmtree(self.logdir, ignore_errors=True)
+
+
+class Uvicorn(Gunicorn):
+    """The demo's ASGI application under ``uvicorn --workers N``."""
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "demo.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
+            "--lifespan",
+            "off",  # Django's ASGI handler has no lifespan protocol
+            "--no-access-log",
+            "--timeout-graceful-shutdown",
+            "5",
+            *self.extra,
+        ]
+
+    def worker_pids(self) -> list[int]:
+        # uvicorn's supervisor may also start multiprocessing's resource tracker.
+        if self.proc is None:
+            return []
+        try:
+            children = psutil.Process(self.proc.pid).children()
+        except psutil.NoSuchProcess:
+            return []
+        out = []
+        for c in children:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                if "resource_tracker" not in " ".join(c.cmdline()):
+                    out.append(c.pid)
+        return sorted(out)
 
 
 def _no_control_socket() -> list[str]:

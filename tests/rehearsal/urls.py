@@ -16,6 +16,7 @@ alone, and "shared across workers" would go unmeasured.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 
@@ -54,6 +55,32 @@ limited = ratelimit(rate=f"{settings.RATE_LIMIT}/h", key="ip", scope="rehearsal-
 )
 open_ = ratelimit(rate="1000000/h", key="ip", scope="rehearsal-open")(_answer)
 
+#: The quota of the rate-limit matrix (issue 14, ``test_6_ratelimit_matrix``):
+#: per hour, so a flood of a few seconds earns no refill (one token per 36 s).
+MATRIX_LIMIT = 100
+#: Seconds a matrix request holds its worker (thread, task), so that a flood
+#: reaches every worker instead of the one that wakes first (see above).
+MATRIX_WORK = 0.002
+
+
+def _matrix_sync(request: HttpRequest) -> JsonResponse:
+    time.sleep(MATRIX_WORK)
+    return _answer(request)
+
+
+async def _matrix_async(request: HttpRequest) -> JsonResponse:
+    # Under WSGI Django runs this in a new event loop per request.
+    await asyncio.sleep(MATRIX_WORK)
+    return _answer(request)
+
+
+matrix_sync = ratelimit(rate=f"{MATRIX_LIMIT}/h", key="ip", scope="rehearsal-matrix-sync")(
+    _matrix_sync
+)
+matrix_async = ratelimit(rate=f"{MATRIX_LIMIT}/h", key="ip", scope="rehearsal-matrix-async")(
+    _matrix_async
+)
+
 
 def enqueue_two(request: HttpRequest) -> JsonResponse:
     """Two of the demo's real tasks per request (the background-tasks scenario)."""
@@ -65,6 +92,8 @@ def enqueue_two(request: HttpRequest) -> JsonResponse:
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("rehearsal/enqueue/", enqueue_two, name="rehearsal-enqueue"),
+    path("rehearsal/matrix/sync/", matrix_sync, name="rehearsal-matrix-sync"),
+    path("rehearsal/matrix/async/", matrix_async, name="rehearsal-matrix-async"),
     path("rehearsal/limited/", limited, name="rehearsal-limited"),
     path("rehearsal/open/", open_, name="rehearsal-open"),
     *demo_urlpatterns,

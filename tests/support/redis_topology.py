@@ -9,7 +9,8 @@ The API other test areas rely on::
     RedisServer(*extra_args)   .start() .stop() .freeze() .thaw() .restart()
                                .host .port .address .url .cli(*args) -> str
     RedisCluster(masters=3)    .start() .stop() .nodes -> [(host, port)]
-                               .servers -> [RedisServer] .url
+                               .servers -> [RedisServer] .url .wait_ok()
+                               .node_for(key) -> RedisServer
                                .cache_settings(**options) -> django-redis CACHES entry
     SentinelGroup()            .start() .stop() .kill_master() -> new (host, port)
                                .sentinels -> [(host, port)] .service_name
@@ -243,7 +244,11 @@ class RedisCluster(_Managed):
             check=True,
             timeout=30,
         )
-        _wait("cluster_state:ok on every node", self._ok, timeout=20)
+        self.wait_ok()
+
+    def wait_ok(self, timeout: float = 20.0) -> None:
+        """Until every node reports ``cluster_state:ok`` (after a node restart too)."""
+        _wait("cluster_state:ok on every node", self._ok, timeout=timeout)
 
     def _ok(self) -> bool:
         for server in self.servers:

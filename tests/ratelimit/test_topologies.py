@@ -1,0 +1,199 @@
+"""One set of tests, run against every Redis topology the limiter supports.
+
+Each test runs three times: a private single node, the session's 3-master
+Cluster and its Sentinel group (1 master, 1 replica, 3 sentinels), all real
+servers started by ``tests/support/redis_topology.py``.  Fault tests freeze,
+stop and restart those private servers, never the shared Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import uuid
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from opskit.ratelimit import Limiter
+from opskit.ratelimit.core import get_backend
+
+from .conftest import Topology, rl_settings
+
+pytestmark = [pytest.mark.redis, pytest.mark.urls("tests.ratelimit.urls")]
+
+#: Faults: a short timeout and breaker so each test stays within seconds.
+TIMEOUT = 0.25
+THRESHOLD = 3
+COOLDOWN = 0.5
+#: Commands the decision script runs inside Redis (counted by INFO, not sent).
+SCRIPT_COMMANDS = frozenset(
+    {"time", "get", "set", "zremrangebyscore", "zcard", "zrange", "zadd", "pexpire"}
+)
+
+
+def _faults(settings: Any, topology: Topology, **kw: Any) -> None:
+    prefix = settings.OPSKIT["RATELIMIT"]["KEY_PREFIX"]
+    settings.OPSKIT = rl_settings(
+        KEY_PREFIX=prefix,
+        CACHE=topology.alias,
+        TOPOLOGY="cluster" if topology.kind == "cluster" else "auto",
+        SOCKET_TIMEOUT=TIMEOUT,
+        BREAKER_THRESHOLD=THRESHOLD,
+        BREAKER_COOLDOWN=COOLDOWN,
+        **kw,
+    )
+
+
+def _key_of(limiter: Limiter, ident: str, prefix: str) -> str:
+    return limiter.keys(ident, prefix)[0]
+
+
+def _calls(server: Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for line in server.cli("INFO", "commandstats").splitlines():
+        if line.startswith("cmdstat_"):
+            name, _, rest = line.partition(":")
+            out[name[8:]] = int(rest.split(",")[0].split("=")[1])
+    return out
+
+
+class TestEveryTopology:
+    def test_one_round_trip_per_decision(self, topology: Topology, rl_prefix: str) -> None:
+        limiter = Limiter("3/m;100/h", scope=f"rt-{uuid.uuid4().hex}")
+        assert limiter.decide("k").outcome == "allowed"  # connects, loads the script
+        server = topology.server_for(_key_of(limiter, "k", rl_prefix))
+        before = _calls(server)
+        outcomes = [limiter.decide("k").outcome for _ in range(4)]
+        after = _calls(server)
+        assert outcomes == ["allowed", "allowed", "limited", "limited"]
+        delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+        delta.pop("info", None)  # our own INFO
+        # Two limits, four decisions: four EVALSHA and nothing else from the
+        # client (the script's own TIME/GET/SET are counted too, not sent).
+        sent = {k: v for k, v in delta.items() if v and k not in SCRIPT_COMMANDS}
+        assert sent == {"evalsha": 4}
+
+    def test_threads_on_one_key_admit_exactly_the_quota(self, topology: Topology) -> None:
+        limiter = Limiter("100/h", scope=f"exact-{uuid.uuid4().hex}")
+        outcomes: list[str] = []
+        barrier = threading.Barrier(8)
+
+        def run() -> None:
+            barrier.wait()
+            got = [limiter.decide("one-key").outcome for _ in range(25)]
+            outcomes.extend(got)
+
+        threads = [threading.Thread(target=run) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(set(outcomes)) == ["allowed", "limited"]
+        assert outcomes.count("allowed") == 100 and outcomes.count("limited") == 100
+
+    async def test_async_gather_on_one_loop_admits_exactly_the_quota(
+        self, topology: Topology
+    ) -> None:
+        limiter = Limiter("30/h", scope=f"aexact-{uuid.uuid4().hex}")
+        decisions = await asyncio.gather(*(limiter.adecide("k") for _ in range(60)))
+        assert [d.outcome for d in decisions].count("allowed") == 30
+        remaining = sorted(d.limits[0].remaining for d in decisions if d.allowed)
+        assert remaining == list(range(30))
+
+    def test_script_loaded_again_after_script_flush(self, topology: Topology) -> None:
+        limiter = Limiter("5/m", scope=f"flush-{uuid.uuid4().hex}")
+        assert limiter.decide("k").limits[0].remaining == 4
+        for server in topology.servers:
+            server.cli("SCRIPT", "FLUSH")
+        d = limiter.decide("k")
+        assert d.outcome == "allowed" and d.limits[0].remaining == 3
+        assert not get_backend().breaker.failures
+
+    def test_frozen_redis_costs_one_timeout_then_nothing(
+        self, topology: Topology, settings: Any, rl_prefix: str, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        _faults(settings, topology)
+        limiter = Limiter("100/m", scope=f"frozen-{uuid.uuid4().hex}")
+        assert limiter.decide("k").outcome == "allowed"
+        server = topology.server_for(_key_of(limiter, "k", rl_prefix))
+        caplog.set_level(logging.WARNING, logger="opskit.ratelimit")
+        server.freeze()
+        try:
+            waits = []
+            for _ in range(THRESHOLD):
+                t0 = time.perf_counter()
+                d = limiter.decide("k")
+                waits.append(time.perf_counter() - t0)
+                assert (d.outcome, d.allowed) == ("error", True)
+            # Each at most the timeout (plus a loaded machine's scheduling).
+            assert max(waits) < TIMEOUT + 0.25, waits
+            assert get_backend().breaker.is_open
+            t0 = time.perf_counter()
+            later = [limiter.decide("k") for _ in range(200)]
+            assert time.perf_counter() - t0 < 0.2  # about 0 ms each
+            assert {d.error for d in later} == {"breaker open"}
+            r = Client().get("/closed/", REMOTE_ADDR="192.0.2.77")
+            assert r.status_code == 503  # fail closed: an answer, never a 500
+        finally:
+            server.thaw()
+        thawed = time.monotonic()
+        while limiter.decide("k").outcome != "allowed":
+            assert time.monotonic() - thawed < COOLDOWN + 1.0
+            time.sleep(0.05)
+        downs = [r for r in caplog.records if getattr(r, "event", "") == "ratelimit.backend_down"]
+        assert len(downs) == 1
+
+    async def test_frozen_redis_async(
+        self, topology: Topology, settings: Any, rl_prefix: str
+    ) -> None:
+        _faults(settings, topology)
+        limiter = Limiter("100/m", scope=f"afrozen-{uuid.uuid4().hex}")
+        assert (await limiter.adecide("k")).outcome == "allowed"
+        server = topology.server_for(_key_of(limiter, "k", rl_prefix))
+        server.freeze()
+        try:
+            t0 = time.perf_counter()
+            # Concurrent decisions on one loop share one deadline each.
+            first = await asyncio.gather(*(limiter.adecide("k") for _ in range(THRESHOLD)))
+            assert time.perf_counter() - t0 < TIMEOUT + 0.25
+            assert {(d.outcome, d.allowed) for d in first} == {("error", True)}
+            t0 = time.perf_counter()
+            for _ in range(200):
+                assert (await limiter.adecide("k")).error == "breaker open"
+            assert time.perf_counter() - t0 < 0.2
+        finally:
+            server.thaw()
+        await asyncio.sleep(COOLDOWN + 0.1)
+        assert (await limiter.adecide("k")).outcome == "allowed"
+
+    def test_stopped_then_restarted(
+        self, topology: Topology, settings: Any, rl_prefix: str
+    ) -> None:
+        _faults(settings, topology)
+        limiter = Limiter("100/m", scope=f"stopped-{uuid.uuid4().hex}")
+        assert limiter.decide("k").outcome == "allowed"
+        server = topology.server_for(_key_of(limiter, "k", rl_prefix))
+        server.stop()
+        try:
+            t0 = time.perf_counter()
+            d = limiter.decide("k")
+            assert d.outcome == "error" and d.allowed
+            assert time.perf_counter() - t0 < TIMEOUT + 0.25
+            r = Client().get("/open/", REMOTE_ADDR="192.0.2.78")
+            assert r.status_code == 200  # fail open: admitted, never a 500
+            if topology.kind != "cluster":  # (on a Cluster it may hash to a live node)
+                assert r.json()["outcome"] == "error"
+        finally:
+            server.start()  # same port; a Cluster node rejoins from nodes.conf
+        if topology.cluster is not None:
+            topology.cluster.wait_ok()  # the servers' business, not the limiter's
+        started = time.monotonic()
+        while (d := limiter.decide("k")).outcome != "allowed":
+            assert time.monotonic() - started < COOLDOWN + 1.0, d.error
+            time.sleep(0.05)
+        # A single node or master restarted empty; the script is loaded again.
+        assert d.limits[0].remaining in (98, 99)
