@@ -63,7 +63,11 @@ def test_e602_malformed_dsn() -> None:
 def test_e603_rates_and_init_options() -> None:
     assert ids(TRACES_SAMPLE_RATE=1.5) == ["opskit.E603"]
     assert ids(SAMPLE_RATE=-0.1) == ["opskit.E603"]
-    assert ids(INIT_OPTIONS=["debug"]) == ["opskit.E603"]
+    # Not a dict: the settings' own type check (E002) says so, and the default is used.
+    from opskit.conf import validate
+
+    settings, problems = validate({"SENTRY": {"INIT_OPTIONS": ["debug"]}})
+    assert [p[0] for p in problems] == ["opskit.E002"] and settings.SENTRY.INIT_OPTIONS == {}
     assert ids(INTEGRATION="lean") == ["opskit.E603"]
 
 
