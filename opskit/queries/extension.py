@@ -65,5 +65,6 @@ class QueriesExtension(Extension):
         self, record: RequestRecord, request: HttpRequest, response: HttpResponseBase | None
     ) -> None:
         stats = record.db
-        if isinstance(stats, QueryStats):
+        # No query, nothing to report: skip the pattern search.
+        if isinstance(stats, QueryStats) and stats.count:
             stats.close()
