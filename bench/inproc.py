@@ -61,6 +61,45 @@ def _devnull_handler(formatter: dict[str, Any] | None = None) -> dict[str, Any]:
     return h
 
 
+def anchor_logging(handler: dict[str, Any]) -> dict[str, Any]:
+    """django-structlog + django-guid as their docs set them up: JSON lines, the guid filter.
+
+    Configures structlog (process-wide) and returns the ``LOGGING`` keys that
+    send django-structlog's lines through ``handler``.
+    """
+    import structlog
+
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.stdlib.filter_by_level,
+            structlog.processors.TimeStamper(fmt="iso"),
+            structlog.stdlib.add_logger_name,
+            structlog.stdlib.add_log_level,
+            structlog.processors.StackInfoRenderer(),
+            structlog.processors.format_exc_info,
+            structlog.processors.UnicodeDecoder(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        cache_logger_on_first_use=True,
+    )
+    return {
+        "formatters": {
+            "f": {
+                "()": structlog.stdlib.ProcessorFormatter,
+                "processor": structlog.processors.JSONRenderer(),
+            }
+        },
+        "filters": {"guid": {"()": "django_guid.log_filters.CorrelationId"}},
+        "handlers": {"sink": {**handler, "formatter": "f", "filters": ["guid"]}},
+        "loggers": {
+            "django_structlog": {"handlers": ["sink"], "level": "INFO", "propagate": False},
+            "django_guid": {"handlers": ["sink"], "level": "WARNING", "propagate": False},
+        },
+    }
+
+
 #: A sink that costs like a real stream write but keeps nothing.
 class _Sink(io.TextIOBase):
     keep: list[str] | None = None  # set by --sample-lines to see what was written
@@ -133,37 +172,7 @@ def variant_settings(name: str, handler: str = "wsgi") -> dict[str, Any]:
             apps += ["django_structlog", "django_guid"]
             mw.insert(0, "django_guid.middleware.guid_middleware")
             mw.append("django_structlog.middlewares.RequestMiddleware")
-            import structlog
-
-            structlog.configure(
-                processors=[
-                    structlog.contextvars.merge_contextvars,
-                    structlog.stdlib.filter_by_level,
-                    structlog.processors.TimeStamper(fmt="iso"),
-                    structlog.stdlib.add_logger_name,
-                    structlog.stdlib.add_log_level,
-                    structlog.processors.StackInfoRenderer(),
-                    structlog.processors.format_exc_info,
-                    structlog.processors.UnicodeDecoder(),
-                    structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
-                ],
-                logger_factory=structlog.stdlib.LoggerFactory(),
-                cache_logger_on_first_use=True,
-            )
-            logging_cfg.update(
-                formatters={
-                    "f": {
-                        "()": structlog.stdlib.ProcessorFormatter,
-                        "processor": structlog.processors.JSONRenderer(),
-                    }
-                },
-                filters={"guid": {"()": "django_guid.log_filters.CorrelationId"}},
-                handlers={"sink": {**_devnull_handler({"f": 1}), "filters": ["guid"]}},
-                loggers={
-                    "django_structlog": {"handlers": ["sink"], "level": "INFO", "propagate": False},
-                    "django_guid": {"handlers": ["sink"], "level": "WARNING", "propagate": False},
-                },
-            )
+            logging_cfg.update(anchor_logging(_devnull_handler({"f": 1})))
     else:
         raise SystemExit(f"unknown variant {name}")
     return {
