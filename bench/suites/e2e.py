@@ -25,11 +25,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..servers import cpu_seconds, server, wrk
+from ..servers import Server, cpu_seconds, http_get, server, wrk
 from ..stats import Figure, Record
 from ..util import ROOT
 
@@ -105,7 +106,6 @@ def measure(cfg: Config, rounds: int, seconds: int, database_url: str | None) ->
     rps: dict[str, list[float]] = {s: [] for s in cfg.stacks}
     cpu: dict[str, list[float]] = {s: [] for s in cfg.stacks}
     sys_: dict[str, list[float]] = {s: [] for s in cfg.stacks}
-    served: dict[str, int] = dict.fromkeys(cfg.stacks, 0)
     lines: dict[str, float] = {}
     with (
         tempfile.TemporaryDirectory(prefix="opskit-bench-e2e-") as tmp,
@@ -120,13 +120,13 @@ def measure(cfg: Config, rounds: int, seconds: int, database_url: str | None) ->
                     Path(tmp),
                     workers=cfg.workers,
                     ready_path="/" if cfg.demo else "/pid",
+                    warm_path="/" if cfg.demo else "/pid",
                 )
             )
             for s in cfg.stacks
         }
         for srv in servers.values():  # warm-up: imports, connections, caches
             wrk(srv.port, cfg.path, 1)
-        before = {s: srv.lines() for s, srv in servers.items()}
         for r in range(rounds):
             order = cfg.stacks[r % len(cfg.stacks) :] + cfg.stacks[: r % len(cfg.stacks)]
             for s in order:
@@ -139,10 +139,19 @@ def measure(cfg: Config, rounds: int, seconds: int, database_url: str | None) ->
                 rps[s].append(load.rps)
                 cpu[s].append((u1 - u0 + s1 - s0) / n * 1e6)
                 sys_[s].append((s1 - s0) / n * 1e6)
-                served[s] += load.requests
         for s, srv in servers.items():
-            lines[s] = (srv.lines() - before[s]) / max(served[s], 1)
+            lines[s] = _lines_per_request(srv, cfg.path)
     return Samples(rps, cpu, sys_, lines)
+
+
+def _lines_per_request(srv: Server, path: str, count: int = 50) -> float:
+    """stdout lines per request, from ``count`` sequential requests on an idle server."""
+    time.sleep(1.0)  # what wrk left in flight is answered and logged
+    before = srv.lines()
+    for _ in range(count):
+        http_get(srv.port, path)
+    time.sleep(0.2)
+    return (srv.lines() - before) / count
 
 
 def _ratios(ours: list[float], base: list[float]) -> list[float]:
@@ -286,11 +295,12 @@ def chart(samples: dict[str, Samples]) -> None:
             med.append(f.median)
             lo.append(max(f.median - f.min, 0))
             hi.append(max(f.max - f.median, 0))
-        ax2.bar(xs, med, width, yerr=[lo, hi], capsize=3, color=colors[s], label=LABEL[s])
+        bars = ax2.bar(xs, med, width, yerr=[lo, hi], capsize=3, color=colors[s], label=LABEL[s])
+        ax2.bar_label(bars, fmt="%.0f", fontsize=7, padding=2)
     ax2.set_xticks(range(len(keys)), [titles[k] for k in keys], fontsize=7)
-    ax2.set_ylabel("worker CPU µs per request added over bare")
+    ax2.set_ylabel("worker CPU µs per request added over bare (median, min–max)")
     ax2.set_title("Added CPU per request, same run")
-    ax2.set_yscale("log")
+    ax2.axhline(0, color="black", linewidth=0.5)
     ax2.legend(fontsize=8)
     fig.tight_layout()
     CHART.parent.mkdir(parents=True, exist_ok=True)
