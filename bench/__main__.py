@@ -119,7 +119,10 @@ def main() -> int:
     )
     args = ap.parse_args()
     if args.render:
+        from .suites.e2e import chart
+
         data = json.loads(RESULTS.read_text())
+        chart(data["records"])
         write(data["records"], data["meta"])
         return 0
     names = args.suites or available()

@@ -254,54 +254,78 @@ def run(quick: bool = False) -> list[Record]:
         else:
             samples[cfg.key] = measure(cfg, rounds, seconds, None)
         records += records_for(cfg, samples[cfg.key])
-    chart(samples)
+    chart([r.to_json() for r in records])
     return records
 
 
-def chart(samples: dict[str, Samples]) -> None:
-    """Requests/s and added worker CPU per request, bare / opskit / anchors (PNG)."""
+#: Short x-axis labels of the chart, by the start of a record's metric title.
+SHORT = {
+    "gunicorn, 1 sync worker": "gunicorn\n1 sync worker",
+    "gunicorn, 2 sync workers": "gunicorn\n2 sync workers",
+    "uvicorn, 1 worker": "uvicorn, 1 worker\nasync view",
+    "demo post list": "demo post list\nPostgreSQL",
+}
+
+
+def _short(metric: str) -> str:
+    return next((v for k, v in SHORT.items() if k in metric), metric)
+
+
+def chart(records: list[dict[str, Any]]) -> None:
+    """Requests/s and added worker CPU per request, bare / opskit / anchors (PNG).
+
+    Drawn from the suite's records (``python -m bench --render`` redraws it).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    rps = [r for r in records if r["suite"] == "e2e" and r["unit"] == "req/s"]
+    cpu = [r for r in records if r["suite"] == "e2e" and r["unit"] == "µs"]
+    if not rps:
+        return
     colors = {"bare": "#9e9e9e", "opskit": "#2e7d32", "anchors": "#c62828"}
-    keys = [c.key for c in CONFIGS if c.key in samples]
-    titles = {c.key: c.title.replace(", ", ",\n", 1) for c in CONFIGS}
+
+    def series(recs: list[dict[str, Any]], stack: str) -> list[dict[str, float] | None]:
+        out: list[dict[str, float] | None] = []
+        for r in recs:
+            if stack == "opskit":
+                out.append(r["opskit"])
+            elif stack == "bare":
+                out.append(next(iter(r["baseline"].values()), None))
+            else:
+                out.append(next(iter(r["anchors"].values()), None))
+        return out
+
+    def bars(ax: Any, recs: list[dict[str, Any]], stacks: list[str], label_values: bool) -> None:
+        width = 0.8 / len(stacks)
+        for i, stack in enumerate(stacks):
+            xs, med, lo, hi = [], [], [], []
+            for j, f in enumerate(series(recs, stack)):
+                if f is None:
+                    continue
+                xs.append(j + (i - (len(stacks) - 1) / 2) * width)
+                med.append(f["median"])
+                lo.append(max(f["median"] - f["min"], 0))
+                hi.append(max(f["max"] - f["median"], 0))
+            b = ax.bar(
+                xs, med, width, yerr=[lo, hi], capsize=3, color=colors[stack], label=LABEL[stack]
+            )
+            if label_values:
+                ax.bar_label(b, fmt="%.0f", fontsize=7, padding=2)
+        ax.set_xticks(range(len(recs)), [_short(r["metric"]) for r in recs], fontsize=8)
+        ax.legend(fontsize=8)
+
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.6))
-    width = 0.26
-    for i, s in enumerate(STACKS):
-        xs, med, lo, hi = [], [], [], []
-        for j, k in enumerate(keys):
-            if s not in samples[k].rps:
-                continue
-            f = Figure.of(samples[k].rps[s])
-            xs.append(j + (i - 1) * width)
-            med.append(f.median)
-            lo.append(f.median - f.min)
-            hi.append(f.max - f.median)
-        ax1.bar(xs, med, width, yerr=[lo, hi], capsize=3, color=colors[s], label=LABEL[s])
-    ax1.set_xticks(range(len(keys)), [titles[k] for k in keys], fontsize=7)
+    bars(ax1, rps, STACKS, False)
     ax1.set_ylabel("requests/s (median, min–max)")
-    ax1.set_title("Throughput, same run")
-    ax1.legend(fontsize=8)
-    for i, s in enumerate(["opskit", "anchors"]):
-        xs, med, lo, hi = [], [], [], []
-        for j, k in enumerate(keys):
-            if s not in samples[k].cpu:
-                continue
-            f = Figure.of(_added(samples[k].cpu[s], samples[k].cpu["bare"]))
-            xs.append(j + (i - 0.5) * width)
-            med.append(f.median)
-            lo.append(max(f.median - f.min, 0))
-            hi.append(max(f.max - f.median, 0))
-        bars = ax2.bar(xs, med, width, yerr=[lo, hi], capsize=3, color=colors[s], label=LABEL[s])
-        ax2.bar_label(bars, fmt="%.0f", fontsize=7, padding=2)
-    ax2.set_xticks(range(len(keys)), [titles[k] for k in keys], fontsize=7)
-    ax2.set_ylabel("worker CPU µs per request added over bare (median, min–max)")
-    ax2.set_title("Added CPU per request, same run")
+    ax1.set_title("Throughput, same run (higher is better)")
+    cpu = [r for r in cpu if "added" in r["metric"]]
+    bars(ax2, cpu, ["opskit", "anchors"], True)
+    ax2.set_ylabel("worker CPU µs/request over bare (median, min–max)")
+    ax2.set_title("Added worker CPU per request (lower is better)")
     ax2.axhline(0, color="black", linewidth=0.5)
-    ax2.legend(fontsize=8)
     fig.tight_layout()
     CHART.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(CHART, dpi=110)
