@@ -178,6 +178,9 @@ bench: $(BENCH_VENV)/.stamp
 	@command -v valgrind >/dev/null 2>&1 || { test "$$(id -u)" = 0 && command -v apt-get >/dev/null 2>&1 \
 		&& DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind; } \
 		|| echo "bench: valgrind is not installed; the instructions suite will say so"
+	@command -v wrk >/dev/null 2>&1 || { test "$$(id -u)" = 0 && command -v apt-get >/dev/null 2>&1 \
+		&& DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; } \
+		|| echo "bench: wrk is not installed; the e2e and health suites will say so"
 	$(SERVICES) $(BENCH_VENV)/bin/python -m bench $(SUITE)
 
 clean:

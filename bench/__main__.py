@@ -40,13 +40,23 @@ def fig(f: dict[str, Any]) -> str:
     return f"{fmt(f['median'])} ({fmt(f['min'])}–{fmt(f['max'])})"
 
 
-def table(records: list[dict[str, Any]]) -> str:
+#: Drawn by the suite of the same name; shown above its table.
+CHARTS = {"e2e": ("img/benchmarks-e2e.png", "End to end: requests/s and added worker CPU")}
+
+
+def table(records: list[dict[str, Any]], dates: dict[str, str] | None = None) -> str:
     lines = []
     by_suite: dict[str, list[dict[str, Any]]] = {}
     for r in records:
         by_suite.setdefault(r["suite"], []).append(r)
     for suite, recs in sorted(by_suite.items()):
+        when = (dates or {}).get(suite)
         lines += [f"## {suite}", ""]
+        if when:
+            lines += [f"Measured {when}.", ""]
+        chart = CHARTS.get(suite)
+        if chart and (DOC.parent / chart[0]).exists():
+            lines += [f"![{chart[1]}]({chart[0]})", ""]
         lines += [
             "| metric | unit | better | opskit median (min–max) | anchors, same run | target | verdict |",
             "|---|---|---|---|---|---|---|",
@@ -68,6 +78,7 @@ def table(records: list[dict[str, Any]]) -> str:
 
 
 def write(records: list[dict[str, Any]], meta: dict[str, Any]) -> None:
+    """``latest.json`` and the page: a section per suite, with the date it ran."""
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"meta": meta, "records": records}, indent=2) + "\n")
     DOC.parent.mkdir(parents=True, exist_ok=True)
@@ -79,25 +90,56 @@ def write(records: list[dict[str, Any]], meta: dict[str, Any]) -> None:
         "on a shared virtual machine is noisy; the `instructions` suite counts "
         "instructions under valgrind's callgrind instead, which no neighbour's load "
         "changes (instructions are not time: system calls and cache misses are not in "
-        "them).\n\n"
+        "them). The `e2e` suite runs real servers (gunicorn, uvicorn) under wrk, each "
+        "stack in its own server, in interleaved rounds; the in-process suites drive "
+        "Django's whole WSGI and ASGI handlers. Each section says when it was "
+        "measured. `python -m bench --render` rewrites this page from "
+        "`bench/results/latest.json`.\n\n"
         f"Machine: {meta['machine']}; Python {meta['python']}; generated {meta['date']}.\n\n"
-        + table(records)
+        + table(records, meta.get("suites"))
     )
+
+
+def _meta(dates: dict[str, str]) -> dict[str, Any]:
+    return {
+        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, "
+        f"{__import__('os').cpu_count()} cores",
+        "python": sys.version.split()[0],
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "suites": dict(sorted(dates.items())),
+    }
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(prog="python -m bench")
     ap.add_argument("suites", nargs="*", help=f"one or more of {', '.join(available())}")
     ap.add_argument("--quick", action="store_true", help="fewer repeats (smoke run)")
+    ap.add_argument(
+        "--render", action="store_true", help="write docs/benchmarks.md from latest.json only"
+    )
     args = ap.parse_args()
+    if args.render:
+        from .suites.e2e import chart
+
+        data = json.loads(RESULTS.read_text())
+        chart(data["records"])
+        write(data["records"], data["meta"])
+        return 0
     names = args.suites or available()
     unknown = set(names) - set(available())
     if unknown:
         print(f"unknown suite(s): {', '.join(sorted(unknown))}; have {available()}")
         return 2
     old: list[dict[str, Any]] = []
+    previous_records: list[dict[str, Any]] = []
+    dates: dict[str, str] = {}
     if RESULTS.exists():
-        old = [r for r in json.loads(RESULTS.read_text())["records"] if r["suite"] not in names]
+        previous = json.loads(RESULTS.read_text())
+        previous_records = previous["records"]
+        old = [r for r in previous_records if r["suite"] not in names]
+        dates = dict(previous["meta"].get("suites", {}))
+        for r in previous_records:  # a suite from a run before per-suite dates: its date
+            dates.setdefault(r["suite"], previous["meta"]["date"])
     new: list[Record] = []
     for name in names:
         mod = importlib.import_module(f"bench.suites.{name}")
@@ -105,15 +147,19 @@ def main() -> int:
         t0 = time.time()
         recs = mod.run(quick=args.quick)
         new += recs
+        took = time.time() - t0
+        dates[name] = (
+            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(t0))} ({took / 60:.1f} min"
+            f"{', --quick' if args.quick else ''})"
+        )
         print(table([r.to_json() for r in recs]))
-        print(f"   ({time.time() - t0:.0f} s)", flush=True)
-    meta = {
-        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, "
-        f"{__import__('os').cpu_count()} cores",
-        "python": sys.version.split()[0],
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-    }
-    write(old + [r.to_json() for r in new], meta)
+        print(f"   ({took:.0f} s)", flush=True)
+        # Written after each suite: a run cut short keeps what it measured.
+        done = {r.suite for r in new}
+        kept = [r for r in old if r["suite"] not in done] + [
+            r for r in previous_records if r["suite"] in set(names) - done
+        ]
+        write(kept + [r.to_json() for r in new], _meta(dates))
     return 0
 
 

@@ -1,4 +1,4 @@
-"""In-process request cost through Django's real WSGI and ASGI handlers.
+"""In-process request cost through Django's whole WSGI and ASGI handlers.
 
 Run as a subprocess per variant (Django settings are per process):
 
@@ -6,7 +6,13 @@ Run as a subprocess per variant (Django settings are per process):
 
 prints a JSON list with the CPU microseconds per request of each repeat
 (``time.process_time``: every thread of the process counts, so a
-``sync_to_async`` hop is paid for).
+``sync_to_async`` hop is paid for).  ``--handler asgi`` drives
+``ASGIHandler`` itself with a real scope, receive and send.
+
+    python -m bench.inproc --variant opskit-full --handler asgi --n 300 --paired 20
+
+runs the variant and bare Django side by side in one process, 20 blocks of
+300 requests each in turn, and prints both lists of block figures.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 BASE_MIDDLEWARE = [
@@ -59,6 +66,45 @@ def _devnull_handler(formatter: dict[str, Any] | None = None) -> dict[str, Any]:
     if formatter:
         h["formatter"] = "f"
     return h
+
+
+def anchor_logging(handler: dict[str, Any]) -> dict[str, Any]:
+    """django-structlog + django-guid as their docs set them up: JSON lines, the guid filter.
+
+    Configures structlog (process-wide) and returns the ``LOGGING`` keys that
+    send django-structlog's lines through ``handler``.
+    """
+    import structlog
+
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.stdlib.filter_by_level,
+            structlog.processors.TimeStamper(fmt="iso"),
+            structlog.stdlib.add_logger_name,
+            structlog.stdlib.add_log_level,
+            structlog.processors.StackInfoRenderer(),
+            structlog.processors.format_exc_info,
+            structlog.processors.UnicodeDecoder(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        cache_logger_on_first_use=True,
+    )
+    return {
+        "formatters": {
+            "f": {
+                "()": structlog.stdlib.ProcessorFormatter,
+                "processor": structlog.processors.JSONRenderer(),
+            }
+        },
+        "filters": {"guid": {"()": "django_guid.log_filters.CorrelationId"}},
+        "handlers": {"sink": {**handler, "formatter": "f", "filters": ["guid"]}},
+        "loggers": {
+            "django_structlog": {"handlers": ["sink"], "level": "INFO", "propagate": False},
+            "django_guid": {"handlers": ["sink"], "level": "WARNING", "propagate": False},
+        },
+    }
 
 
 #: A sink that costs like a real stream write but keeps nothing.
@@ -133,37 +179,7 @@ def variant_settings(name: str, handler: str = "wsgi") -> dict[str, Any]:
             apps += ["django_structlog", "django_guid"]
             mw.insert(0, "django_guid.middleware.guid_middleware")
             mw.append("django_structlog.middlewares.RequestMiddleware")
-            import structlog
-
-            structlog.configure(
-                processors=[
-                    structlog.contextvars.merge_contextvars,
-                    structlog.stdlib.filter_by_level,
-                    structlog.processors.TimeStamper(fmt="iso"),
-                    structlog.stdlib.add_logger_name,
-                    structlog.stdlib.add_log_level,
-                    structlog.processors.StackInfoRenderer(),
-                    structlog.processors.format_exc_info,
-                    structlog.processors.UnicodeDecoder(),
-                    structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
-                ],
-                logger_factory=structlog.stdlib.LoggerFactory(),
-                cache_logger_on_first_use=True,
-            )
-            logging_cfg.update(
-                formatters={
-                    "f": {
-                        "()": structlog.stdlib.ProcessorFormatter,
-                        "processor": structlog.processors.JSONRenderer(),
-                    }
-                },
-                filters={"guid": {"()": "django_guid.log_filters.CorrelationId"}},
-                handlers={"sink": {**_devnull_handler({"f": 1}), "filters": ["guid"]}},
-                loggers={
-                    "django_structlog": {"handlers": ["sink"], "level": "INFO", "propagate": False},
-                    "django_guid": {"handlers": ["sink"], "level": "WARNING", "propagate": False},
-                },
-            )
+            logging_cfg.update(anchor_logging(_devnull_handler({"f": 1})))
     else:
         raise SystemExit(f"unknown variant {name}")
     return {
@@ -245,21 +261,19 @@ def _environ(path: str) -> dict[str, Any]:
     }
 
 
-def run_wsgi(path: str, n: int) -> float:
-    from django.core.handlers.wsgi import WSGIHandler
+Runner = Callable[[int], None]
 
-    app = WSGIHandler()
 
+def _wsgi_runner(app: Any, path: str) -> Runner:
     def start_response(status: str, headers: Any, exc_info: Any = None) -> None:
         if not status.startswith("200"):
             raise SystemExit(f"bench request answered {status}")
 
-    for _ in range(200):  # warm-up
-        b"".join(app(_environ(path), start_response))
-    t0 = time.process_time()
-    for _ in range(n):
-        b"".join(app(_environ(path), start_response))
-    return (time.process_time() - t0) / n * 1e6
+    def run(count: int) -> None:
+        for _ in range(count):
+            b"".join(app(_environ(path), start_response))
+
+    return run
 
 
 def _scope(path: str) -> dict[str, Any]:
@@ -279,50 +293,18 @@ def _scope(path: str) -> dict[str, Any]:
     }
 
 
-def run_asgi(path: str, n: int) -> float:
-    """Django's async request path: the middleware chain ASGIHandler runs.
+def _asgi_runner(app: Any, path: str, loop: asyncio.AbstractEventLoop) -> Runner:
+    """Requests through the whole ``ASGIHandler``: a real scope, receive and send.
 
-    ``ASGIHandler.__call__`` adds, per request, thread-pool hops for the
-    ``request_started`` signal and ``response.close()`` and a disconnect
-    listener task: the same for every variant, but about 1.8 ms of CPU with
-    a spread of +-300 us, which buries differences of tens of microseconds.
-    So the request is built as ASGIHandler builds it and sent through
-    ``get_response_async`` (its middleware chain, in async mode); ``asgi-full``
-    measures the whole handler.
+    As under a server, each request also pays Django's per-request thread
+    work (``ThreadSensitiveContext``: a new executor thread, the
+    ``request_started``/``request_finished`` hops): the same for every
+    variant, several hundred microseconds, and noisy.
     """
-    from django.core.handlers.asgi import ASGIHandler, ASGIRequest
-
-    handler = ASGIHandler()  # loads the middleware in async mode
-    scope = _scope(path)
-
-    async def many(count: int) -> None:
-        for _ in range(count):
-            request = ASGIRequest(dict(scope), io.BytesIO(b""))
-            response = await handler.get_response_async(request)
-            if response.status_code != 200:
-                raise SystemExit(f"bench request answered {response.status_code}")
-            if response.streaming:
-                async for _chunk in response:  # type: ignore[attr-defined]
-                    pass
-            else:
-                response.content  # noqa: B018 - rendered like the handler would
-
-    loop = asyncio.new_event_loop()
-    loop.run_until_complete(many(200))
-    t0 = time.process_time()
-    loop.run_until_complete(many(n))
-    return (time.process_time() - t0) / n * 1e6
-
-
-def run_asgi_full(path: str, n: int) -> float:
-    from django.core.handlers.asgi import ASGIHandler
-
-    app = ASGIHandler()
     scope = _scope(path)
 
     async def one() -> None:
         status = 0
-
         sent_body = False
 
         async def receive() -> dict[str, Any]:
@@ -342,25 +324,92 @@ def run_asgi_full(path: str, n: int) -> float:
         if status != 200:
             raise SystemExit(f"bench request answered {status}")
 
-    async def many(count: int) -> float:
+    async def many(count: int) -> None:
         for _ in range(count):
             await one()
-        return 0.0
 
-    loop = asyncio.new_event_loop()
-    loop.run_until_complete(many(200))
+    def run(count: int) -> None:
+        loop.run_until_complete(many(count))
+
+    return run
+
+
+def _app(handler: str) -> Any:
+    """Django's full handler for ``handler``, its middleware loaded from settings now."""
+    if handler == "wsgi":
+        from django.core.handlers.wsgi import WSGIHandler
+
+        return WSGIHandler()
+    from django.core.handlers.asgi import ASGIHandler
+
+    return ASGIHandler()
+
+
+def _runner(handler: str, path: str) -> Runner:
+    if handler == "wsgi":
+        return _wsgi_runner(_app(handler), path)
+    return _asgi_runner(_app(handler), path, asyncio.new_event_loop())
+
+
+def _timed(run: Runner, n: int) -> float:
+    """CPU µs per request of ``n`` requests (every thread of the process counts)."""
     t0 = time.process_time()
-    loop.run_until_complete(many(n))
+    run(n)
     return (time.process_time() - t0) / n * 1e6
+
+
+def run_handler(handler: str, path: str, n: int, repeats: int) -> list[float]:
+    run = _runner(handler, path)
+    run(200)  # warm-up
+    return [_timed(run, n) for _ in range(repeats)]
+
+
+def run_paired(
+    variant: str, handler: str, path: str, n: int, blocks: int
+) -> dict[str, list[float]]:
+    """The variant and bare Django in one process, ``n`` requests of each in turn.
+
+    Two handlers over the same settings, the second built with bare
+    Django's middleware: alternating blocks share the process's and the
+    machine's state of the moment, so a block's difference to its bare
+    neighbour is the variant's cost with little of the drift that separate
+    processes see (the order flips every block).
+    """
+    from django.conf import settings
+
+    if handler == "wsgi":
+        run_v = _runner(handler, path)
+        settings.MIDDLEWARE = variant_settings("bare", handler)["MIDDLEWARE"]
+        run_b = _runner(handler, path)
+    else:
+        loop = asyncio.new_event_loop()
+        run_v = _asgi_runner(_app(handler), path, loop)
+        settings.MIDDLEWARE = variant_settings("bare", handler)["MIDDLEWARE"]
+        run_b = _asgi_runner(_app(handler), path, loop)
+    run_v(200)
+    run_b(200)
+    out: dict[str, list[float]] = {"variant": [], "bare": []}
+    for i in range(blocks):
+        pair = (("bare", run_b), ("variant", run_v))
+        for key, run in pair if i % 2 == 0 else pair[::-1]:
+            out[key].append(_timed(run, n))
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--variant", required=True)
-    ap.add_argument("--handler", choices=["wsgi", "asgi", "asgi-full"], default="wsgi")
+    ap.add_argument("--handler", choices=["wsgi", "asgi"], default="wsgi")
     ap.add_argument("--path", default="/sync/")
     ap.add_argument("--n", type=int, default=3000)
     ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument(
+        "--paired",
+        type=int,
+        default=0,
+        metavar="BLOCKS",
+        help="alternate BLOCKS blocks of --n requests with bare Django in this process",
+    )
     ap.add_argument(
         "--sample-lines",
         action="store_true",
@@ -386,18 +435,19 @@ def main() -> None:
         )
     django.setup()
     logging.getLogger("django.request").disabled = True
-    runner = {"wsgi": run_wsgi, "asgi": run_asgi, "asgi-full": run_asgi_full}[args.handler]
     if args.sample_lines:
         # Run as __main__, the handlers write to the SINK of bench.inproc.
         from bench.inproc import SINK as sink
 
         sink.keep = []
-        runner(args.path, args.n)  # plus the runner's 200 warm-up requests
+        run_handler(args.handler, args.path, args.n, 1)  # plus 200 warm-up requests
         text = "".join(sink.keep)
         print(json.dumps({"requests": args.n + 200, "lines": text.splitlines()}))
         return
-    out = [runner(args.path, args.n) for _ in range(args.repeats)]
-    print(json.dumps(out))
+    if args.paired:
+        print(json.dumps(run_paired(args.variant, args.handler, args.path, args.n, args.paired)))
+        return
+    print(json.dumps(run_handler(args.handler, args.path, args.n, args.repeats)))
 
 
 if __name__ == "__main__":

@@ -49,6 +49,33 @@ def inproc(
     return [float(x) for x in run_inproc(variant, handler, path, n, "--repeats", str(repeats))]
 
 
+def paired(
+    variant: str, handler: str = "wsgi", path: str = "/sync/1/", n: int = 300, blocks: int = 10
+) -> tuple[list[float], list[float]]:
+    """(variant, bare Django) CPU µs per request, block by block, from one process."""
+    data = run_inproc(variant, handler, path, n, "--paired", str(blocks))
+    return [float(x) for x in data["variant"]], [float(x) for x in data["bare"]]
+
+
+def paired_rounds(
+    variants: list[str], rounds: int, **kw: Any
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Each variant beside bare Django (``paired``), in rounds of rotating order.
+
+    Returns the variants' block figures and, per variant, its block-by-block
+    cost over the bare blocks beside it.
+    """
+    absolute: dict[str, list[float]] = {v: [] for v in [*variants, "bare"]}
+    diffs: dict[str, list[float]] = {v: [] for v in variants}
+    for r in range(rounds):
+        for v in variants[r % len(variants) :] + variants[: r % len(variants)]:
+            ours, bare = paired(v, **kw)
+            absolute[v] += ours
+            absolute["bare"] += bare
+            diffs[v] += [o - b for o, b in zip(ours, bare, strict=True)]
+    return absolute, diffs
+
+
 def interleaved(variants: list[str], rounds: int, **kw: object) -> dict[str, list[float]]:
     """Run variants in alternating rounds so drift hits all of them alike."""
     samples: dict[str, list[float]] = {v: [] for v in variants}

@@ -20,19 +20,18 @@ from __future__ import annotations
 import contextlib
 import http.client
 import os
-import re
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from ..servers import server, wrk
 from ..stats import Figure, Record
 from ..util import ROOT, inproc
 
@@ -51,12 +50,6 @@ BASELINES = ["noop", "static"]
 _APPS = {"static": "bench.healthproj.static_wsgi:application"}
 #: MEDIA_ROOT of the projects (django-watchman's storage check writes there).
 _MEDIA = ""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class _HungListener:
@@ -113,9 +106,7 @@ def _sessions(admin: Any, db: str) -> int:
 def _server(
     variant: str, db: str, hung_port: int | None = None, timeout: int = 30
 ) -> Iterator[int]:
-    port = _free_port()
     env = {
-        **os.environ,
         "DJANGO_SETTINGS_MODULE": "bench.healthproj.settings",
         "BENCH_HEALTH_VARIANT": variant,
         "BENCH_HEALTH_DB": db,
@@ -124,72 +115,25 @@ def _server(
     }
     if hung_port:
         env["BENCH_HEALTH_HUNG_PORT"] = str(hung_port)
-    proc = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "gunicorn", "-w", "2", "-k", "sync"),
-            *("-b", f"127.0.0.1:{port}", "--timeout", str(timeout), "--graceful-timeout", "1"),
-            *("--log-level", "critical", _APPS.get(variant, "bench.healthproj.wsgi:application")),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        end = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"gunicorn ({variant}) exited with {proc.returncode}")
-            with contextlib.suppress(OSError, http.client.HTTPException):
-                if _get(port, "/noop", 2.0)[0] == 200:
-                    break
-            if time.monotonic() > end:
-                raise RuntimeError(f"gunicorn ({variant}) did not start")
-            time.sleep(0.1)
-        if variant not in _APPS:  # a Django project (the static callable has no /pid)
-            _warm(port, workers=2)
-        yield port
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-
-
-def _warm(port: int, workers: int, within: float = 30.0) -> None:
-    """Return once every worker has served a request (booted, imports done).
-
-    Sequential requests are not enough: a sync worker that has just
-    answered accepts the next connection before its idle siblings wake, so
-    one hot worker can serve them all while another is still booting, and
-    the first measured request would wait for that boot.
-    """
-    seen: set[bytes] = set()
-    end = time.monotonic() + within
-
-    def one() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5.0)
-        try:
-            conn.request("GET", "/pid", headers={"Host": "127.0.0.1"})
-            seen.add(conn.getresponse().read())
-        except (OSError, http.client.HTTPException):
-            pass
-        finally:
-            conn.close()
-
-    while len(seen) < workers:
-        if time.monotonic() > end:
-            raise RuntimeError(f"only workers {sorted(seen)} of {workers} answered")
-        threads = [threading.Thread(target=one) for _ in range(2 * workers)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+    argv = [
+        *(sys.executable, "-m", "gunicorn", "-w", "2", "-k", "sync"),
+        *("-b", "127.0.0.1:{port}", "--timeout", str(timeout), "--graceful-timeout", "1"),
+        *("--log-level", "critical", _APPS.get(variant, "bench.healthproj.wsgi:application")),
+    ]
+    with (
+        tempfile.TemporaryDirectory(prefix="opskit-bench-health-") as tmp,
+        server(
+            variant,
+            argv,
+            env,
+            Path(tmp),
+            workers=2,
+            ready_path="/noop",
+            # A Django project says which worker answered; the static callable cannot.
+            warm_path=None if variant in _APPS else "/pid",
+        ) as srv,
+    ):
+        yield srv.port
 
 
 def _get(port: int, path: str, timeout: float) -> tuple[int, float]:
@@ -210,29 +154,6 @@ def _get(port: int, path: str, timeout: float) -> tuple[int, float]:
     return status, time.monotonic() - t0
 
 
-_RPS = re.compile(r"Requests/sec:\s+([\d.]+)")
-_TOTAL = re.compile(r"(\d+) requests in")
-_NON2XX = re.compile(r"Non-2xx or 3xx responses: (\d+)")
-
-
-def _wrk(port: int, path: str, seconds: int) -> tuple[float, int]:
-    wrk = shutil.which("wrk") or "/usr/bin/wrk"
-    out = subprocess.run(
-        [wrk, "-t2", "-c4", f"-d{seconds}s", "--timeout", "5s", f"http://127.0.0.1:{port}{path}"],
-        capture_output=True,
-        text=True,
-        timeout=seconds + 30,
-        check=True,
-    ).stdout
-    bad = _NON2XX.search(out)
-    if bad and int(bad.group(1)):
-        raise RuntimeError(f"{path}: {bad.group(1)} non-2xx answers under load")
-    rps, total = _RPS.search(out), _TOTAL.search(out)
-    if not rps or not total:
-        raise RuntimeError(f"cannot parse wrk output:\n{out}")
-    return float(rps.group(1)), int(total.group(1))
-
-
 def _healthy(db: str, quick: bool) -> dict[str, Any]:
     rounds, seconds = (1, 2) if quick else (3, 2)
     admin = _pg_admin()
@@ -251,7 +172,8 @@ def _healthy(db: str, quick: bool) -> dict[str, Any]:
                 path = _path(variant)
                 count = variant in PROBES and round_ == 0  # sessions: first round only
                 before = _sessions(admin, db) if count else 0
-                r, total = _wrk(port, path, seconds)
+                load = wrk(port, path, seconds, connections=4)
+                r, total = load.rps, load.requests
                 rps[variant].append(r)
                 if count:
                     per_probe[variant].append((_sessions(admin, db) - before) / max(total, 1))

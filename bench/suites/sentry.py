@@ -42,8 +42,8 @@ def run(quick: bool = False) -> list[Record]:
     records = []
     try:
         # sentry-sdk hooks ASGI at ASGIHandler.__call__, so the ASGI rows go
-        # through the whole handler ("asgi-full"), not just its middleware chain.
-        for handler, path in (("wsgi", "/sync/1/"), ("asgi-full", "/async/1/")):
+        # through the whole handler, like every ASGI row.
+        for handler, path in (("wsgi", "/sync/1/"), ("asgi", "/async/1/")):
             s = interleaved(VARIANTS, rounds, handler=handler, path=path, n=n, repeats=reps)
             ours = Figure.of(added(s["opskit-sentry"], s["opskit-core"]))
             ours_django = Figure.of(added(s["opskit-sentry-django"], s["opskit-core"]))

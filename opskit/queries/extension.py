@@ -71,7 +71,8 @@ class QueriesExtension(Extension):
         self, record: RequestRecord, request: HttpRequest, response: HttpResponseBase | None
     ) -> None:
         stats = record.db
-        if isinstance(stats, QueryStats):
+        # No query, nothing to report: skip the pattern search.
+        if isinstance(stats, QueryStats) and stats.count:
             stats.close()
         state = record.extra.pop(EAGER_KEY, None)
         if state is not None:
