@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
     from ..context import RequestRecord
 
-__all__ = ["DEFAULT_METRICS_PATH", "RequestLogExtension", "skip_paths"]
+__all__ = ["DEFAULT_METRICS_PATH", "RecordMaker", "RequestLogExtension", "skip_paths"]
 
 #: Added to the health paths when ``SKIP_PATHS`` is ``None``.
 DEFAULT_METRICS_PATH = "/metrics"
@@ -52,7 +52,7 @@ _INFO, _WARNING, _ERROR = logging.INFO, logging.WARNING, logging.ERROR
 MESSAGE = "%s %s %s %.1f ms"
 
 
-class _RecordMaker:
+class RecordMaker:
     """The request line's ``LogRecord`` for a fraction of ``LogRecord()``'s price.
 
     ``LogRecord.__init__`` spends most of its time on values that are the
@@ -199,7 +199,7 @@ class RequestLogExtension(Extension):
         s = get_settings()
         ls = s.LOGGING
         self.logger = logging.getLogger(ls.LOGGER or "opskit.request")
-        self._records = _RecordMaker(self.logger)
+        self._records = RecordMaker(self.logger)
         exact: set[str] = set()
         prefixes: list[str] = []
         for p in skip_paths():

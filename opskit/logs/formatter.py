@@ -64,7 +64,7 @@ class JsonFormatter(_BaseJsonFormatter):
     is a field of the line, so it is left out of the JSON unless
     ``request_message`` is true (about 40 bytes more per line).
 
-    Lines are serialised with orjson when it is installed (``opskit[orjson]``,
+    Lines are serialised with orjson when it is installed (``django-opskit[orjson]``,
     the serialiser of python-json-logger's ``OrjsonFormatter``, several
     times faster than the standard library's), else with the standard
     library's C encoder; both give the same ASCII line.

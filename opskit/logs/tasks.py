@@ -15,10 +15,15 @@ from .. import signals
 from ..conf import get_settings
 from ..context import RequestRecord
 from ..extensions import report_internal_error
+from .extension import RecordMaker
 
 __all__ = ["connect", "task_fields"]
 
 _LEVELS = {"failed": logging.ERROR, "retried": logging.WARNING}
+#: The task line's message: ``task blog.notify succeeded 12.4 ms``.
+MESSAGE = "task %s %s %.1f ms"
+#: One record maker per logger name (the request line's cheap record path).
+_makers: dict[str, RecordMaker] = {}
 
 
 def task_fields(record: RequestRecord, state: str) -> dict[str, Any]:
@@ -57,14 +62,16 @@ def on_task_finished(sender: Any, **kwargs: Any) -> None:
     try:
         state = str(kwargs.get("state") or "failed")
         level = _LEVELS.get(state, logging.INFO)
-        logger = logging.getLogger(get_settings().TASKS.LOGGER or "opskit.task")
+        name = get_settings().TASKS.LOGGER or "opskit.task"
+        maker = _makers.get(name)
+        if maker is None:
+            maker = _makers[name] = RecordMaker(logging.getLogger(name))
+        logger = maker.logger
         if not logger.isEnabledFor(level):
             return
         fields = task_fields(record, state)
-        msg = f"task {fields['task.name']} {state} {fields['duration_ms']} ms"
-        rec = logger.makeRecord(logger.name, level, "", 0, msg, (), None)
-        rec.__dict__.update(fields)  # the run's values win over a record factory's
-        logger.handle(rec)
+        args = (fields["task.name"], state, fields["duration_ms"])
+        logger.handle(maker.make(level, MESSAGE, args, fields))
     except Exception as exc:  # a raising handler, filter or formatter
         report_internal_error("task log line", exc)
 

@@ -22,7 +22,7 @@ import pytest
 from django.test import AsyncClient, Client
 
 from opskit.logs import JsonFormatter, RequestIdFilter
-from opskit.logs.extension import MESSAGE, _RecordMaker
+from opskit.logs.extension import MESSAGE, RecordMaker
 from opskit.logs.formatter import REQUEST_LINE_MARK, _fast_encoder, _orjson_encoder
 from tests.forking import in_forked_child
 
@@ -42,7 +42,7 @@ PER_RECORD = {"created", "msecs", "relativeCreated"}
 
 
 def made(level: int = logging.INFO, fields: dict[str, Any] | None = None) -> logging.LogRecord:
-    maker = _RecordMaker(logging.getLogger("opskit.request"))
+    maker = RecordMaker(logging.getLogger("opskit.request"))
     return maker.make(level, MESSAGE, ARGS, dict(fields or FIELDS))
 
 

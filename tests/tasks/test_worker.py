@@ -51,7 +51,6 @@ def test_three_tasks_of_a_request_carry_its_id(worker: Worker) -> None:
         assert line["task.queue"] == "opskit-tests"
         assert line["task.queue_wait_ms"] >= 0
         assert line["duration_ms"] >= 0
-        assert line["message"].startswith(f"task {line['task.name']} succeeded")
     queries = {line["task.id"]: line["db.query_count"] for line in lines}
     assert queries[ids[0]] == 2 and queries[ids[1]] == 3
     # A line the task itself logs carries both ids too.
