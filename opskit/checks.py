@@ -27,7 +27,7 @@ from django.conf import settings
 from django.core.checks import Error, Warning
 
 from .client import parse_networks
-from .conf import _load, get_settings
+from .conf import get_settings, loaded
 
 __all__ = ["check_middleware", "check_settings", "register_checks"]
 
@@ -48,8 +48,8 @@ _PROBLEM_HINTS = {
 
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
-    _load.cache_clear()
-    s, problems = _load()
+    loaded.cache_clear()
+    s, _, problems = loaded()
     errors: list[Any] = [Error(msg, hint=_PROBLEM_HINTS.get(cid), id=cid) for cid, msg in problems]
     try:
         parse_networks(s.TRUSTED_PROXIES)

@@ -22,6 +22,7 @@ from typing import Any
 __all__ = [
     "ConfigError",
     "HealthSettings",
+    "Loaded",
     "LoggingSettings",
     "MetricsSettings",
     "QueriesSettings",
@@ -31,7 +32,10 @@ __all__ = [
     "SlowRequestSettings",
     "TasksSettings",
     "did_you_mean",
+    "get_section",
     "get_settings",
+    "load",
+    "loaded",
     "reload_settings",
     "validate",
 ]
@@ -476,29 +480,74 @@ def validate(raw: Any) -> tuple[Settings, list[tuple[str, str]]]:
     Bad keys and values are reported (for the system checks) and fall back to
     their defaults, so a typo never crashes a request.
     """
+    loaded = load(raw, {})
+    return loaded.settings, loaded.problems
+
+
+class Loaded(typing.NamedTuple):
+    """One reading of ``settings.OPSKIT``: the settings, the sections of
+    capabilities whose settings are not in :class:`Settings`, the problems."""
+
+    settings: Settings
+    sections: dict[str, Any]
+    problems: list[tuple[str, str]]
+
+
+def load(raw: Any, external: Mapping[str, type[Any]]) -> Loaded:
+    """:func:`validate`, with ``external`` (section name to dataclass) sections."""
     problems: list[tuple[str, str]] = []
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):
         problems.append(("opskit.E002", f"OPSKIT must be a dict, not {type(raw).__name__}."))
         raw = {}
-    return _build(Settings, raw, "", problems), problems
+    own = {k: v for k, v in raw.items() if k not in external}
+    settings = _build(Settings, own, "", problems)
+    sections: dict[str, Any] = {}
+    for name, cls in external.items():
+        value = raw.get(name, {})
+        if not isinstance(value, Mapping):
+            problems.append(
+                ("opskit.E002", f"OPSKIT[{name!r}] must be a dict, not {type(value).__name__}.")
+            )
+            value = {}
+        sections[name] = _build(cls, value, f"{name}.", problems)
+    return Loaded(settings, sections, problems)
+
+
+def _external_sections() -> dict[str, type[Any]]:
+    """Settings sections that capabilities declare outside :class:`Settings`."""
+    from django.utils.module_loading import import_string
+
+    from .capabilities import installed
+
+    own = {f.name for f in dataclasses.fields(Settings)}
+    return {
+        cap.section: import_string(cap.settings)
+        for cap in installed()
+        if cap.section and cap.settings and cap.section not in own
+    }
 
 
 @lru_cache(maxsize=1)
-def _load() -> tuple[Settings, list[tuple[str, str]]]:
+def loaded() -> Loaded:
+    """The current reading of ``settings.OPSKIT`` (cached until it changes)."""
     from django.conf import settings as django_settings
 
-    return validate(getattr(django_settings, "OPSKIT", None))
+    return load(getattr(django_settings, "OPSKIT", None), _external_sections())
 
 
 def get_settings() -> Settings:
     """The merged, validated settings (cached until ``OPSKIT`` changes)."""
-    return _load()[0]
+    return loaded().settings
 
 
-def settings_problems() -> list[tuple[str, str]]:
-    return list(_load()[1])
+def get_section(name: str) -> Any:
+    """A capability's settings section by name (``None`` when there is none)."""
+    current = loaded()
+    if name in current.sections:
+        return current.sections[name]
+    return getattr(current.settings, name, None)
 
 
 _listeners: list[typing.Callable[[], None]] = []
@@ -515,6 +564,6 @@ def reload_settings(**kwargs: Any) -> None:
     setting = kwargs.get("setting")
     if setting is not None and setting not in ("OPSKIT", "DATABASES", "CACHES", "MIDDLEWARE"):
         return
-    _load.cache_clear()
+    loaded.cache_clear()
     for func in list(_listeners):
         func()

@@ -23,6 +23,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.core.checks import Error, Warning
 
 from . import context, signals
+from .capability import Capability
 from .conf import get_settings
 from .extensions import Extension, report_internal_error
 
@@ -256,9 +257,7 @@ class SlowRequestMixin:
 
 
 def check_slow_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
-    from .conf import _load
-
-    s = _load()[0].SLOW_REQUESTS
+    s = get_settings().SLOW_REQUESTS
     errors: list[Any] = []
     ms = s.THRESHOLD_MS
     if ms is not None and ms <= 0:
@@ -291,3 +290,13 @@ def check_slow_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
 
 def register_checks(register: Callable[..., Any]) -> None:
     register(check_slow_settings, "opskit")
+
+
+#: How the core plugs this capability in (``opskit.capabilities``).
+CAPABILITY = Capability(
+    name="slow",
+    section="SLOW_REQUESTS",
+    checks=("opskit.slow.register_checks",),
+    extension="opskit.slow.SlowRequestExtension",
+    extension_order=30,
+)

@@ -21,6 +21,7 @@ from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.http.response import HttpResponseBase
+from django.urls import URLPattern, path
 from django.views.decorators.csrf import csrf_exempt
 
 from ..client import bearer_token_matches, loopback, proven_in
@@ -303,3 +304,15 @@ def ready_view(request: HttpRequest, check: str | None = None) -> HttpResponseBa
 def startup_view(request: HttpRequest) -> HttpResponseBase:
     """``/startupz``: migrations are applied."""
     return _routed(request, STARTUP)
+
+
+def url_patterns() -> list[URLPattern]:
+    """The probes ``opskit.urls`` serves (``Capability.urls``)."""
+    return [
+        path("livez", live_view, name="health-live"),
+        path("readyz", ready_view, name="health-ready"),
+        path("readyz/<str:check>", ready_view, name="health-ready-check"),
+        path("healthz", ready_view, name="healthz"),
+        path("health", ready_view, name="health"),
+        path("startupz", startup_view, name="health-startup"),
+    ]

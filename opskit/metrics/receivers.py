@@ -1,6 +1,6 @@
 """Signal receivers: the other capabilities' events become metrics here.
 
-Connected once by :func:`connect` (a ``READY_HOOKS`` entry).  A receiver
+Connected once by :func:`connect` (a ``ready`` hook of the capability).  A receiver
 runs inside the sender's ``Signal.send``, so it must never raise: failures
 are reported quietly and the event is dropped.
 """

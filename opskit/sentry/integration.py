@@ -2,7 +2,7 @@
 
 Design choices (see ``docs/sentry.md``):
 
-* sentry-sdk is initialised from the ``READY_HOOKS`` callable :func:`setup`,
+* sentry-sdk is initialised from the capability's ``ready`` hook :func:`setup`,
   never at import, and only when a DSN is configured.
 * If sentry-sdk was already initialised (``sentry_sdk.init()`` in your
   settings), opskit does not initialise it again: it adds its event

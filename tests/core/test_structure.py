@@ -28,6 +28,8 @@ CAPABILITIES = ("health", "logs", "metrics", "queries", "ratelimit", "sentry", "
 CORE = frozenset(
     {
         "apps",
+        "capabilities",
+        "capability",
         "checks",
         "client",
         "conf",

@@ -43,7 +43,7 @@ def test_nothing_is_registered_at_import_or_startup() -> None:
     out = _run(
         """
         import django
-        django.setup()  # runs the READY_HOOKS (signal receivers)
+        django.setup()  # runs the capabilities' ready hooks (signal receivers)
         import opskit.gunicorn, opskit.urls, opskit.metrics
         import opskit.metrics.checks, opskit.metrics.collector, opskit.metrics.extension
         import opskit.metrics.receivers, opskit.metrics.views
