@@ -245,14 +245,14 @@ class OpsKitMiddleware:
             record.error_type = type(exception).__qualname__
 
 
-_set_record = context._record.set
+_set_record = context.record_var.set
 
 
 def _reset_record(token: Any) -> None:
     try:
-        context._record.reset(token)
+        context.record_var.reset(token)
     except ValueError:  # reset from another context: clearing is equivalent
-        context._record.set(None)
+        context.record_var.set(None)
 
 
 @lru_cache(maxsize=1)

@@ -168,7 +168,7 @@ def _iso(wall: float) -> str:
     return stamp.replace("+00:00", "Z")
 
 
-def _check_entry(check: Check, result: Result) -> dict[str, Any]:
+def check_entry(check: Check, result: Result) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "componentId": check.name,
         "componentType": check.component_type,
@@ -194,7 +194,7 @@ def _render(probe: _Probe, pairs: Iterable[tuple[Check, Result]]) -> HttpRespons
     elif probe.details:
         doc = {
             "status": status,
-            "checks": {check.key: [_check_entry(check, result)] for check, result in pairs},
+            "checks": {check.key: [check_entry(check, result)] for check, result in pairs},
         }
         body = json.dumps(doc, separators=(",", ":")).encode()
         content_type = CONTENT_TYPE
