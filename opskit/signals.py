@@ -8,6 +8,7 @@ dictionary lookup.  Every signal sends ``record`` (the current
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from django.dispatch import Signal
@@ -18,7 +19,7 @@ __all__ = [
     "ratelimit_decided",
     "send",
     "slow_query",
-    "slow_request",
+    "slow_request_detected",
     "task_finished",
     "task_started",
     "unused_eager_load",
@@ -48,8 +49,24 @@ n_plus_one_detected = Signal()
 unused_eager_load = Signal()
 
 #: A request over its slow threshold. Args: ``threshold`` (seconds),
-#: ``duration`` (seconds), ``record``.
-slow_request = Signal()
+#: ``duration`` (seconds), ``record``.  Named apart from the decorator
+#: ``opskit.slow.slow_request``; ``slow_request`` is its deprecated old name.
+slow_request_detected = Signal()
+
+#: Old names kept for one release, warned about only when used.
+_DEPRECATED = {"slow_request": "slow_request_detected"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _DEPRECATED:
+        new = _DEPRECATED[name]
+        warnings.warn(
+            f"opskit.signals.{name} is deprecated; use opskit.signals.{new}.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return globals()[new]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def send(signal: Signal, sender: Any, **kwargs: Any) -> None:

@@ -89,7 +89,9 @@ def connect() -> None:
     signals.health_checked.connect(on_health_checked, dispatch_uid="opskit.metrics.health")
     signals.slow_query.connect(on_slow_query, dispatch_uid="opskit.metrics.slow_query")
     signals.n_plus_one_detected.connect(on_n_plus_one, dispatch_uid="opskit.metrics.n_plus_one")
-    signals.slow_request.connect(on_slow_request, dispatch_uid="opskit.metrics.slow_request")
+    signals.slow_request_detected.connect(
+        on_slow_request, dispatch_uid="opskit.metrics.slow_request"
+    )
     signals.unused_eager_load.connect(
         on_unused_eager_load, dispatch_uid="opskit.metrics.unused_eager_load"
     )

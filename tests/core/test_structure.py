@@ -22,7 +22,7 @@ import pytest
 import opskit
 
 PACKAGE = Path(opskit.__file__).parent
-#: Capability packages (and the one-module capability ``slow``).
+#: Capability packages.
 CAPABILITIES = ("health", "logs", "metrics", "queries", "ratelimit", "sentry", "slow", "tasks")
 #: The shared core every capability may import.
 CORE = frozenset(

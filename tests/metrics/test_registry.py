@@ -170,7 +170,7 @@ def test_metric_names_list_matches_the_exposition(fresh: Any) -> None:
     signals.health_checked.send(None, check="c", status="pass", duration=0.1, critical=True)
     signals.slow_query.send(None, alias="default", duration=1.0)
     signals.n_plus_one_detected.send(None, alias="default", count=5, duration=0.1)
-    signals.slow_request.send(None, threshold=1.0, duration=2.0, record=None)
+    signals.slow_request_detected.send(None, threshold=1.0, duration=2.0, record=None)
     signals.unused_eager_load.send(None, kind="select_related", model="a.B", lookup="c")
     task = RequestRecord("t" * 32, method="TASK", path="job")
     task.extra["task"] = {"name": "job", "queue_wait": 0.5}

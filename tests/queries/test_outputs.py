@@ -9,7 +9,7 @@ import pytest
 from django.test import Client, override_settings
 
 from opskit.queries.checks import check_queries_settings
-from opskit.slow import check_slow_settings
+from opskit.slow.checks import check_slow_settings
 
 from .conftest import Recorder, pg_alias, site_of
 
