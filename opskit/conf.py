@@ -20,7 +20,6 @@ from functools import lru_cache
 from typing import Any
 
 __all__ = [
-    "ConfigError",
     "HealthSettings",
     "Loaded",
     "LoggingSettings",
@@ -385,14 +384,6 @@ class Settings:
     HEALTH: HealthSettings = field(default_factory=HealthSettings)
     SENTRY: SentrySettings = field(default_factory=SentrySettings)
     TASKS: TasksSettings = field(default_factory=TasksSettings)
-
-
-class ConfigError(ValueError):
-    """``settings.OPSKIT`` has a key or value opskit cannot use."""
-
-    def __init__(self, problems: list[tuple[str, str]]) -> None:
-        self.problems = problems  # (id, message) pairs
-        super().__init__("; ".join(msg for _, msg in problems))
 
 
 def _is_section(tp: Any) -> bool:

@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
-from django.http import HttpRequest
+from django.http import FileResponse, HttpRequest, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.utils.functional import LazyObject, empty
 
@@ -327,12 +327,8 @@ def _set_user(record: context.RequestRecord, request: HttpRequest) -> None:
         record.user_id = None
 
 
-try:  # FileResponse and friends have no cheap content length
-    from django.http import FileResponse, StreamingHttpResponse
-
-    _NO_LENGTH: tuple[type, ...] = (FileResponse, StreamingHttpResponse)
-except ImportError:  # pragma: no cover
-    _NO_LENGTH = ()
+#: FileResponse and friends have no cheap content length.
+_NO_LENGTH: tuple[type, ...] = (FileResponse, StreamingHttpResponse)
 
 
 def _wrap_streaming(

@@ -2,8 +2,8 @@
 
 * ``opskit.E601`` a DSN is configured but sentry-sdk is not installed.
 * ``opskit.E602`` the DSN is malformed.
-* ``opskit.E603`` a sample rate outside 0..1, an unknown ``INTEGRATION``, or
-  ``INIT_OPTIONS`` not a dict.
+* ``opskit.E603`` a sample rate outside 0..1 or an unknown ``INTEGRATION``
+  (``INIT_OPTIONS`` not a dict is ``opskit.E002``, from the typed settings).
 * ``opskit.E604`` ``TRACES_SAMPLER`` cannot be imported or is not callable.
 * ``opskit.W601`` sentry-sdk was initialised outside opskit without opskit's
   scrubbing ``before_send``.
@@ -71,12 +71,6 @@ def check_sentry(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             Error(
                 f"OPSKIT SENTRY.INTEGRATION is {s.INTEGRATION!r}; use 'auto', 'django' or 'opskit'.",
                 id="opskit.E603",
-            )
-        )
-    if not isinstance(s.INIT_OPTIONS, dict):
-        errors.append(
-            Error(
-                "OPSKIT SENTRY.INIT_OPTIONS must be a dict of init() arguments.", id="opskit.E603"
             )
         )
     if s.TRACES_SAMPLER is not None:

@@ -429,7 +429,6 @@ def setup() -> None:
     client = sentry_sdk.get_client()
     if client.is_active() and not state.owned:
         # The user initialised sentry-sdk: keep their client and options.
-        state.owned = False
         state.tracing = _tracing_enabled(client.options)
         state.send_pii = bool(client.should_send_default_pii())
     elif dsn:

@@ -12,6 +12,7 @@ from django.core import checks
 from django.test import override_settings
 
 import opskit.sentry
+from opskit.checks import check_settings
 from opskit.sentry.checks import check_sentry
 
 from .conftest import Sink
@@ -63,7 +64,10 @@ def test_e602_malformed_dsn() -> None:
 def test_e603_rates_and_init_options() -> None:
     assert ids(TRACES_SAMPLE_RATE=1.5) == ["opskit.E603"]
     assert ids(SAMPLE_RATE=-0.1) == ["opskit.E603"]
-    assert ids(INIT_OPTIONS=["debug"]) == ["opskit.E603"]
+    with override_settings(OPSKIT={"SENTRY": {"INIT_OPTIONS": ["debug"]}}):
+        # The typed settings refuse it (and keep the default dict).
+        assert [m.id for m in check_settings() if "INIT_OPTIONS" in m.msg] == ["opskit.E002"]
+        assert check_sentry() == []
     assert ids(INTEGRATION="lean") == ["opskit.E603"]
 
 
