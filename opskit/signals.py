@@ -8,10 +8,11 @@ dictionary lookup.  Every signal sends ``record`` (the current
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 from django.dispatch import Signal
+
+from .deprecation import renamed
 
 __all__ = [
     "health_checked",
@@ -54,19 +55,7 @@ unused_eager_load = Signal()
 slow_request_detected = Signal()
 
 #: Old names kept for one release, warned about only when used.
-_DEPRECATED = {"slow_request": "slow_request_detected"}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _DEPRECATED:
-        new = _DEPRECATED[name]
-        warnings.warn(
-            f"opskit.signals.{name} is deprecated; use opskit.signals.{new}.",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return globals()[new]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = renamed(__name__, {"slow_request": "slow_request_detected"}, globals())
 
 
 def send(signal: Signal, sender: Any, **kwargs: Any) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import Error, Warning
 
-from ..client import parse_networks
+from ..checks import invalid_networks
 from ..conf import get_settings
 from .core import DECLARED
 from .keys import resolve_key
@@ -90,17 +90,12 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     s = get_settings().RATELIMIT
     if not s.ENABLED:
         return []
-    errors: list[Any] = []
-    try:
-        parse_networks(s.ALLOW_LIST)
-    except ValueError as exc:
-        errors.append(
-            Error(
-                f"OPSKIT RATELIMIT.ALLOW_LIST has an invalid CIDR range: {exc}.",
-                hint="Use ranges such as '10.0.0.0/8'; nothing is allow-listed until fixed.",
-                id="opskit.E303",
-            )
-        )
+    errors: list[Any] = invalid_networks(
+        s.ALLOW_LIST,
+        "RATELIMIT.ALLOW_LIST",
+        "opskit.E303",
+        "Use ranges such as '10.0.0.0/8'; nothing is allow-listed until fixed.",
+    )
     if s.BACKEND not in ("redis", "cache"):
         errors.append(
             Error(

@@ -12,30 +12,15 @@ decorator times the view itself.
 
 from __future__ import annotations
 
-import warnings
-from typing import Any
-
 from ..capability import Capability
+from ..deprecation import renamed
 from .decorators import SlowRequestMixin, slow_request
 from .extension import SlowRequestExtension
 
 __all__ = ["SlowRequestExtension", "SlowRequestMixin", "slow_request"]
 
-#: Names kept for one release: (what to use instead, the object).
-_DEPRECATED = {"log_slow_requests": "slow_request"}
-
-
-def __getattr__(name: str) -> Any:
-    """Warn on a deprecated name only when it is used."""
-    if name in _DEPRECATED:
-        new = _DEPRECATED[name]
-        warnings.warn(
-            f"opskit.slow.{name} is deprecated; use opskit.slow.{new}.",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return globals()[new]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: Old names kept for one release, warned about only when used.
+__getattr__ = renamed(__name__, {"log_slow_requests": "slow_request"}, globals())
 
 
 #: How the core plugs this capability in (``opskit.capabilities``).

@@ -34,6 +34,7 @@ CORE = frozenset(
         "client",
         "conf",
         "context",
+        "deprecation",
         "extensions",
         "ids",
         "middleware",

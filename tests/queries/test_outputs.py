@@ -16,6 +16,7 @@ from .conftest import Recorder, pg_alias, site_of
 pytestmark = pytest.mark.urls("tests.queries.urls")
 
 
+@pytest.mark.postgres
 @pytest.mark.django_db(databases=["default", "other"])
 def test_slow_query_warning(
     recorder: Recorder, events: Any, caplog: pytest.LogCaptureFixture

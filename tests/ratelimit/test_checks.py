@@ -17,6 +17,10 @@ def _ids(messages: list[Any]) -> list[str]:
     return [m.id for m in messages]
 
 
+#: The ratelimit conftest flushes the shared Redis around every test.
+pytestmark = pytest.mark.redis
+
+
 @pytest.fixture
 def declared() -> Any:
     before = list(DECLARED)
