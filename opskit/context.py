@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from typing import Any
 
 __all__ = [
+    "ROOT_ROUTE",
+    "UNMATCHED_ROUTE",
     "DBStats",
     "RequestRecord",
     "activate",
@@ -26,6 +28,12 @@ __all__ = [
     "hide_queries",
     "queries_hidden",
 ]
+
+#: ``http.route`` for requests that matched no URL pattern (404s): every
+#: capability that labels by route uses this one value.
+UNMATCHED_ROUTE = "<unmatched>"
+#: ``http.route`` of the site root (``path("", ...)``, whose template is "").
+ROOT_ROUTE = "/"
 
 
 class DBStats:

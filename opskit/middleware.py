@@ -23,15 +23,12 @@ from . import context
 from .apps import require_app
 from .client import client_of
 from .conf import get_settings, on_reload
+from .context import ROOT_ROUTE, UNMATCHED_ROUTE
 from .extensions import Pipeline, get_extensions, report_internal_error
 from .ids import new_request_id, parse_traceparent, valid_request_id
 
 __all__ = ["KNOWN_METHODS", "ROOT_ROUTE", "UNMATCHED_ROUTE", "OpsKitMiddleware", "normalize_method"]
 
-#: ``http.route`` for requests that matched no URL pattern (404s).
-UNMATCHED_ROUTE = "<unmatched>"
-#: ``http.route`` of the site root (``path("", ...)``, whose template is "").
-ROOT_ROUTE = "/"
 #: Methods kept as-is; anything else becomes ``_OTHER`` (OpenTelemetry).
 KNOWN_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}

@@ -10,9 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from .. import signals
-from ..context import RequestRecord
+from ..context import UNMATCHED_ROUTE, RequestRecord
 from ..extensions import report_internal_error
-from ..middleware import UNMATCHED_ROUTE
 from .definitions import HEALTH_STATUS_VALUES, get_metrics
 
 __all__ = ["connect"]

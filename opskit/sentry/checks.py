@@ -21,7 +21,8 @@ from django.core.checks import Error, Warning
 from django.utils.module_loading import import_string
 
 from ..conf import get_settings
-from .integration import before_send, configured_dsn, state
+from .integration import before_send, configured_dsn
+from .state import state
 
 __all__ = ["check_sentry", "register_checks"]
 

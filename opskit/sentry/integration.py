@@ -32,6 +32,7 @@ from .. import context
 from ..conf import SentrySettings, get_settings, on_reload
 from ..ids import parse_traceparent
 from .scrub import scrub_event
+from .state import state
 
 __all__ = [
     "METRICS_PATH",
@@ -52,25 +53,6 @@ METRICS_PATH = "/metrics"
 
 EventHint = dict[str, Any]
 Event = dict[str, Any]
-
-
-class _State:
-    """What :func:`setup` decided; read on the request path, so plain attributes."""
-
-    __slots__ = ("active", "lean", "owned", "send_pii", "traced_methods", "tracing")
-
-    def __init__(self) -> None:
-        self.active = False  # opskit's processor and receivers are on
-        self.owned = False  # opskit called sentry_sdk.init()
-        self.lean = False  # opskit's own Django integration (lean.py) is on
-        self.tracing = False  # the client may create sampled transactions
-        self.send_pii = False
-        # False when the DjangoIntegration starts no trace per request
-        # (http_methods_to_capture=()): the extension does it.
-        self.traced_methods = True
-
-
-state = _State()
 
 
 def configured_dsn(settings: SentrySettings | None = None) -> str | None:

@@ -88,3 +88,12 @@ def test_no_issue_number_comments() -> None:
         if ISSUE_COMMENT.search(line)
     ]
     assert wrong == []
+
+
+def test_sentry_integration_and_lean_do_not_import_each_other() -> None:
+    from .test_structure import _imported_opskit_modules
+
+    lean = _imported_opskit_modules(PACKAGE / "sentry" / "lean.py", "opskit.sentry")
+    integration = _imported_opskit_modules(PACKAGE / "sentry" / "integration.py", "opskit.sentry")
+    assert "opskit.sentry.state" in lean & integration
+    assert "opskit.sentry.integration" not in lean  # integration imports lean, not back

@@ -25,7 +25,7 @@ def mode(request: pytest.FixtureRequest) -> str:
 
 def _on(sentry_on: Any, mode: str, **kw: Any) -> Any:
     sink = sentry_on(INTEGRATION=mode, **kw)
-    from opskit.sentry.integration import state
+    from opskit.sentry.state import state
 
     assert state.lean is (mode == "auto")
     return sink
