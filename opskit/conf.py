@@ -17,7 +17,7 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 __all__ = [
     "HealthSettings",
@@ -40,6 +40,11 @@ __all__ = [
 ]
 
 REDACTED = "[redacted]"
+
+#: ``field(metadata={CHECK_ID: ...})``: the system check id reporting a bad
+#: value of this key (the capability's own), instead of ``opskit.E002``.
+CHECK_ID = "opskit_check_id"
+_ID_E304 = {CHECK_ID: "opskit.E304"}
 
 
 @dataclass(frozen=True)
@@ -180,7 +185,7 @@ class RateLimitSettings:
     ENABLED: bool = True
     #: ``"redis"`` (a django-redis cache alias, atomic) or ``"cache"``
     #: (Django's cache API; development and tests).
-    BACKEND: str = "redis"
+    BACKEND: Literal["redis", "cache"] = field(default="redis", metadata=_ID_E304)
     #: The cache alias whose connection the limiter uses.
     CACHE: str = "default"
     KEY_PREFIX: str = "opskit:rl"
@@ -188,7 +193,9 @@ class RateLimitSettings:
     #: ``"auto"`` (Sentinel when the alias uses django-redis's Sentinel
     #: support, else a single node), ``"single"``, ``"sentinel"`` or
     #: ``"cluster"`` (a Redis Cluster; the alias's ``LOCATION`` names nodes).
-    TOPOLOGY: str = "auto"
+    TOPOLOGY: Literal["auto", "single", "sentinel", "cluster"] = field(
+        default="auto", metadata=_ID_E304
+    )
     #: Seconds; the limiter's own Redis connect/read timeout (no retries).
     #: 0.5 s: a busy host's scheduling stalls stay well below it, so a flood
     #: cannot time its own limit out (docs/ratelimit.md, "Timeouts").
@@ -202,7 +209,7 @@ class RateLimitSettings:
     ALLOW_LIST: list[str] = field(default_factory=list)
     #: ``"ietf"`` (RateLimit-Policy/RateLimit), ``"legacy"`` (adds
     #: X-RateLimit-*), or ``"none"``.
-    HEADERS: str = "ietf"
+    HEADERS: Literal["ietf", "legacy", "none"] = field(default="ietf", metadata=_ID_E304)
     #: Log and count, but admit everything.
     SHADOW: bool = False
     IPV6_PREFIX: int = 64
@@ -322,7 +329,9 @@ class SentrySettings:
     #: ``"auto"``: opskit's lean Django integration when tracing is off,
     #: sentry-sdk's DjangoIntegration when it is on; ``"django"`` or
     #: ``"opskit"`` to force one.
-    INTEGRATION: str = "auto"
+    INTEGRATION: Literal["auto", "django", "opskit"] = field(
+        default="auto", metadata={CHECK_ID: "opskit.E603"}
+    )
     #: DjangoIntegration options; each span type costs time on every request.
     SIGNALS_SPANS: bool = False
     MIDDLEWARE_SPANS: bool = False
@@ -398,6 +407,8 @@ def _type_ok(value: Any, tp: Any) -> bool:
         return value is None
     if tp is Any:
         return True
+    if origin is Literal:
+        return value in typing.get_args(tp)
     if tp is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if tp is int:
@@ -418,6 +429,8 @@ def _type_ok(value: Any, tp: Any) -> bool:
 
 
 def _type_name(tp: Any) -> str:
+    if typing.get_origin(tp) is Literal:
+        return "one of " + ", ".join(repr(v) for v in typing.get_args(tp))
     return str(tp).replace("typing.", "").replace("<class '", "").replace("'>", "")
 
 
@@ -437,6 +450,7 @@ def _build(
 ) -> Any:
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
+    ids = {f.name: f.metadata[CHECK_ID] for f in dataclasses.fields(cls) if CHECK_ID in f.metadata}
     values: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in hints:
@@ -455,7 +469,7 @@ def _build(
         elif not _type_ok(value, tp):
             problems.append(
                 (
-                    "opskit.E002",
+                    ids.get(key, "opskit.E002"),
                     f"OPSKIT {prefix}{key} must be {_type_name(tp)}, "
                     f"not {type(value).__name__} ({value!r:.60}).",
                 )
