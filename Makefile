@@ -7,11 +7,12 @@ SERVICES := $(PY) tools/services.py run --
 DJ42_VENV ?= .venv-dj42
 BENCH_VENV ?= .venv-bench
 
-.PHONY: help venv demo packaging test lint types pytest pytest-sqlite test-django42 rehearsal bench clean
+.PHONY: help venv demo packaging test test-unit lint types pytest pytest-sqlite test-django42 rehearsal bench clean
 
 help:
 	@echo "make demo    run the demo blog at http://127.0.0.1:8000 (SQLite, no services; PORT=8001 for another port)"
 	@echo "make test    lint, types and the whole test suite on real Redis and PostgreSQL"
+	@echo "make test-unit  the tests that need no server (SQLite, local memory; not part of make test)"
 	@echo "make bench   benchmarks against the anchor packages (make bench SUITE=core)"
 
 $(VENV)/.stamp: pyproject.toml
@@ -65,7 +66,15 @@ pytest: venv
 
 # The database-dependent tests again with SQLite as the default alias.
 pytest-sqlite: venv
-	$(SERVICES) env OPSKIT_TEST_DB=sqlite $(PY) -m pytest -m "(django_db or sqlite) and not rehearsal" -q
+	$(SERVICES) env OPSKIT_TEST_DB=sqlite $(PY) -m pytest -m "django_db and not rehearsal" -q
+
+# Everything that needs no server: SQLite and local memory only (no Redis,
+# no PostgreSQL); the summary says how many tests it left for `make test`.
+test-unit: venv
+	env OPSKIT_TEST_UNIT=1 OPSKIT_TEST_DB=sqlite DJANGO_SETTINGS_MODULE=tests.settings_unit \
+	  OPSKIT_TEST_REDIS_URL=redis://127.0.0.1:9/15 \
+	  OPSKIT_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:9/postgres \
+	  $(PY) -m pytest -q -p no:randomly --ds=tests.settings_unit
 
 # Without hiredis: the pure-Python Redis reply parser is tested here, hiredis in the main run.
 $(DJ42_VENV)/.stamp: pyproject.toml

@@ -11,45 +11,6 @@ from django.apps import AppConfig
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
-from django.utils.module_loading import import_string
-
-#: Modules whose ``register_checks()`` adds a capability's system checks.
-CHECK_MODULES: tuple[str, ...] = (
-    "opskit.checks",
-    # -- logging (issue 3) --
-    "opskit.logs.checks",
-    # -- metrics (issue 4) --
-    "opskit.metrics.checks",
-    # -- ratelimit (issue 5) --
-    "opskit.ratelimit.checks",
-    # -- queries (issue 6) --
-    "opskit.queries.checks",
-    "opskit.slow",
-    # -- health (issue 7) --
-    "opskit.health.checks",
-    # -- sentry (issue 8) --
-    "opskit.sentry.checks",
-)
-
-#: Callables run once in ``ready()`` (signal receivers a capability needs).
-READY_HOOKS: tuple[str, ...] = (
-    # -- logging (issue 3) --
-    # -- metrics (issue 4) --
-    "opskit.metrics.receivers.connect",
-    # -- queries (issue 6) --
-    "opskit.queries.hook.install",
-    # -- health (issue 7) --
-    # -- sentry (issue 8) --
-    "opskit.sentry.setup",
-    # -- background tasks: Celery's signals, then each capability's part of a
-    # task run (task_finished runs them in this order: statistics closed,
-    # metrics, Sentry, then the task line) --
-    "opskit.tasks.connect",
-    "opskit.queries.tasks.connect",
-    "opskit.metrics.tasks.connect",
-    "opskit.sentry.tasks.connect",
-    "opskit.logs.tasks.connect",
-)
 
 #: Receives the error-level system-check problems found at startup.
 startup_logger = logging.getLogger("opskit.checks")
@@ -125,11 +86,13 @@ class OpsKitConfig(AppConfig):
         from .conf import reload_settings
 
         setting_changed.connect(reload_settings, dispatch_uid="opskit.reload_settings")
-        for module in CHECK_MODULES:
-            import_string(f"{module}.register_checks")(
-                lambda check, *tags, **kw: checks.register(_with_hint(check), *tags, **kw)
-            )
-        for hook in READY_HOOKS:
-            import_string(hook)()
+        from . import capabilities
+        from .checks import register_checks
+
+        def register(check: CheckFunction, *tags: str, **kw: Any) -> None:
+            checks.register(_with_hint(check), *tags, **kw)
+
+        register_checks(register)
+        capabilities.plug_in(capabilities.installed(), register)
         if not _run_by_manage_py():
             log_startup_problems()

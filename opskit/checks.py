@@ -27,9 +27,22 @@ from django.conf import settings
 from django.core.checks import Error, Warning
 
 from .client import parse_networks
-from .conf import _load, get_settings
+from .conf import get_settings, loaded
 
-__all__ = ["check_middleware", "check_settings", "register_checks"]
+__all__ = ["check_middleware", "check_settings", "invalid_networks", "register_checks"]
+
+
+def invalid_networks(values: Any, setting: str, check_id: str, hint: str) -> list[Any]:
+    """The one error of a CIDR-list setting with a bad entry (``[]`` when all
+    parse): every capability's network lists are checked alike."""
+    try:
+        parse_networks(values)
+    except ValueError as exc:
+        return [
+            Error(f"OPSKIT {setting} has an invalid CIDR range: {exc}.", hint=hint, id=check_id)
+        ]
+    return []
+
 
 MIDDLEWARE_PATH = "opskit.middleware.OpsKitMiddleware"
 _HEADER_RE = re.compile(r"[A-Za-z0-9-]{1,64}")
@@ -48,19 +61,15 @@ _PROBLEM_HINTS = {
 
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
-    _load.cache_clear()
-    s, problems = _load()
+    loaded.cache_clear()
+    s, _, problems = loaded()
     errors: list[Any] = [Error(msg, hint=_PROBLEM_HINTS.get(cid), id=cid) for cid, msg in problems]
-    try:
-        parse_networks(s.TRUSTED_PROXIES)
-    except ValueError as exc:
-        errors.append(
-            Error(
-                f"OPSKIT TRUSTED_PROXIES has an invalid CIDR range: {exc}.",
-                hint="Use ranges such as '10.0.0.0/8' or '2001:db8::/32'.",
-                id="opskit.E003",
-            )
-        )
+    errors += invalid_networks(
+        s.TRUSTED_PROXIES,
+        "TRUSTED_PROXIES",
+        "opskit.E003",
+        "Use ranges such as '10.0.0.0/8' or '2001:db8::/32'.",
+    )
     for key in ("REQUEST_ID_HEADER", "FORWARDED_HEADER"):
         value = getattr(s, key)
         if not _HEADER_RE.fullmatch(value):

@@ -17,11 +17,11 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 __all__ = [
-    "ConfigError",
     "HealthSettings",
+    "Loaded",
     "LoggingSettings",
     "MetricsSettings",
     "QueriesSettings",
@@ -31,12 +31,20 @@ __all__ = [
     "SlowRequestSettings",
     "TasksSettings",
     "did_you_mean",
+    "get_section",
     "get_settings",
+    "load",
+    "loaded",
     "reload_settings",
     "validate",
 ]
 
 REDACTED = "[redacted]"
+
+#: ``field(metadata={CHECK_ID: ...})``: the system check id reporting a bad
+#: value of this key (the capability's own), instead of ``opskit.E002``.
+CHECK_ID = "opskit_check_id"
+_ID_E304 = {CHECK_ID: "opskit.E304"}
 
 
 @dataclass(frozen=True)
@@ -177,7 +185,7 @@ class RateLimitSettings:
     ENABLED: bool = True
     #: ``"redis"`` (a django-redis cache alias, atomic) or ``"cache"``
     #: (Django's cache API; development and tests).
-    BACKEND: str = "redis"
+    BACKEND: Literal["redis", "cache"] = field(default="redis", metadata=_ID_E304)
     #: The cache alias whose connection the limiter uses.
     CACHE: str = "default"
     KEY_PREFIX: str = "opskit:rl"
@@ -185,7 +193,9 @@ class RateLimitSettings:
     #: ``"auto"`` (Sentinel when the alias uses django-redis's Sentinel
     #: support, else a single node), ``"single"``, ``"sentinel"`` or
     #: ``"cluster"`` (a Redis Cluster; the alias's ``LOCATION`` names nodes).
-    TOPOLOGY: str = "auto"
+    TOPOLOGY: Literal["auto", "single", "sentinel", "cluster"] = field(
+        default="auto", metadata=_ID_E304
+    )
     #: Seconds; the limiter's own Redis connect/read timeout (no retries).
     #: 0.5 s: a busy host's scheduling stalls stay well below it, so a flood
     #: cannot time its own limit out (docs/ratelimit.md, "Timeouts").
@@ -199,7 +209,7 @@ class RateLimitSettings:
     ALLOW_LIST: list[str] = field(default_factory=list)
     #: ``"ietf"`` (RateLimit-Policy/RateLimit), ``"legacy"`` (adds
     #: X-RateLimit-*), or ``"none"``.
-    HEADERS: str = "ietf"
+    HEADERS: Literal["ietf", "legacy", "none"] = field(default="ietf", metadata=_ID_E304)
     #: Log and count, but admit everything.
     SHADOW: bool = False
     IPV6_PREFIX: int = 64
@@ -319,7 +329,9 @@ class SentrySettings:
     #: ``"auto"``: opskit's lean Django integration when tracing is off,
     #: sentry-sdk's DjangoIntegration when it is on; ``"django"`` or
     #: ``"opskit"`` to force one.
-    INTEGRATION: str = "auto"
+    INTEGRATION: Literal["auto", "django", "opskit"] = field(
+        default="auto", metadata={CHECK_ID: "opskit.E603"}
+    )
     #: DjangoIntegration options; each span type costs time on every request.
     SIGNALS_SPANS: bool = False
     MIDDLEWARE_SPANS: bool = False
@@ -383,14 +395,6 @@ class Settings:
     TASKS: TasksSettings = field(default_factory=TasksSettings)
 
 
-class ConfigError(ValueError):
-    """``settings.OPSKIT`` has a key or value opskit cannot use."""
-
-    def __init__(self, problems: list[tuple[str, str]]) -> None:
-        self.problems = problems  # (id, message) pairs
-        super().__init__("; ".join(msg for _, msg in problems))
-
-
 def _is_section(tp: Any) -> bool:
     return isinstance(tp, type) and dataclasses.is_dataclass(tp)
 
@@ -403,6 +407,8 @@ def _type_ok(value: Any, tp: Any) -> bool:
         return value is None
     if tp is Any:
         return True
+    if origin is Literal:
+        return value in typing.get_args(tp)
     if tp is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if tp is int:
@@ -423,6 +429,8 @@ def _type_ok(value: Any, tp: Any) -> bool:
 
 
 def _type_name(tp: Any) -> str:
+    if typing.get_origin(tp) is Literal:
+        return "one of " + ", ".join(repr(v) for v in typing.get_args(tp))
     return str(tp).replace("typing.", "").replace("<class '", "").replace("'>", "")
 
 
@@ -442,6 +450,7 @@ def _build(
 ) -> Any:
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
+    ids = {f.name: f.metadata[CHECK_ID] for f in dataclasses.fields(cls) if CHECK_ID in f.metadata}
     values: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in hints:
@@ -460,7 +469,7 @@ def _build(
         elif not _type_ok(value, tp):
             problems.append(
                 (
-                    "opskit.E002",
+                    ids.get(key, "opskit.E002"),
                     f"OPSKIT {prefix}{key} must be {_type_name(tp)}, "
                     f"not {type(value).__name__} ({value!r:.60}).",
                 )
@@ -476,29 +485,74 @@ def validate(raw: Any) -> tuple[Settings, list[tuple[str, str]]]:
     Bad keys and values are reported (for the system checks) and fall back to
     their defaults, so a typo never crashes a request.
     """
+    loaded = load(raw, {})
+    return loaded.settings, loaded.problems
+
+
+class Loaded(typing.NamedTuple):
+    """One reading of ``settings.OPSKIT``: the settings, the sections of
+    capabilities whose settings are not in :class:`Settings`, the problems."""
+
+    settings: Settings
+    sections: dict[str, Any]
+    problems: list[tuple[str, str]]
+
+
+def load(raw: Any, external: Mapping[str, type[Any]]) -> Loaded:
+    """:func:`validate`, with ``external`` (section name to dataclass) sections."""
     problems: list[tuple[str, str]] = []
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):
         problems.append(("opskit.E002", f"OPSKIT must be a dict, not {type(raw).__name__}."))
         raw = {}
-    return _build(Settings, raw, "", problems), problems
+    own = {k: v for k, v in raw.items() if k not in external}
+    settings = _build(Settings, own, "", problems)
+    sections: dict[str, Any] = {}
+    for name, cls in external.items():
+        value = raw.get(name, {})
+        if not isinstance(value, Mapping):
+            problems.append(
+                ("opskit.E002", f"OPSKIT[{name!r}] must be a dict, not {type(value).__name__}.")
+            )
+            value = {}
+        sections[name] = _build(cls, value, f"{name}.", problems)
+    return Loaded(settings, sections, problems)
+
+
+def _external_sections() -> dict[str, type[Any]]:
+    """Settings sections that capabilities declare outside :class:`Settings`."""
+    from django.utils.module_loading import import_string
+
+    from .capabilities import installed
+
+    own = {f.name for f in dataclasses.fields(Settings)}
+    return {
+        cap.section: import_string(cap.settings)
+        for cap in installed()
+        if cap.section and cap.settings and cap.section not in own
+    }
 
 
 @lru_cache(maxsize=1)
-def _load() -> tuple[Settings, list[tuple[str, str]]]:
+def loaded() -> Loaded:
+    """The current reading of ``settings.OPSKIT`` (cached until it changes)."""
     from django.conf import settings as django_settings
 
-    return validate(getattr(django_settings, "OPSKIT", None))
+    return load(getattr(django_settings, "OPSKIT", None), _external_sections())
 
 
 def get_settings() -> Settings:
     """The merged, validated settings (cached until ``OPSKIT`` changes)."""
-    return _load()[0]
+    return loaded().settings
 
 
-def settings_problems() -> list[tuple[str, str]]:
-    return list(_load()[1])
+def get_section(name: str) -> Any:
+    """A capability's settings section by name (``None`` when there is none)."""
+    current = loaded()
+    if name in current.sections:
+        return current.sections[name]
+    return getattr(current.settings, name, None)
 
 
 _listeners: list[typing.Callable[[], None]] = []
@@ -515,6 +569,6 @@ def reload_settings(**kwargs: Any) -> None:
     setting = kwargs.get("setting")
     if setting is not None and setting not in ("OPSKIT", "DATABASES", "CACHES", "MIDDLEWARE"):
         return
-    _load.cache_clear()
+    loaded.cache_clear()
     for func in list(_listeners):
         func()

@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from typing import Any
 
 __all__ = [
+    "ROOT_ROUTE",
+    "UNMATCHED_ROUTE",
     "DBStats",
     "RequestRecord",
     "activate",
@@ -26,6 +28,12 @@ __all__ = [
     "hide_queries",
     "queries_hidden",
 ]
+
+#: ``http.route`` for requests that matched no URL pattern (404s): every
+#: capability that labels by route uses this one value.
+UNMATCHED_ROUTE = "<unmatched>"
+#: ``http.route`` of the site root (``path("", ...)``, whose template is "").
+ROOT_ROUTE = "/"
 
 
 class DBStats:
@@ -110,33 +118,34 @@ class RequestRecord:
         return f"<RequestRecord {self.request_id} {self.method} {self.route or self.path}>"
 
 
-_record: contextvars.ContextVar[RequestRecord | None] = contextvars.ContextVar(
+#: The running request's (or task's) record: the one the capabilities read.
+record_var: contextvars.ContextVar[RequestRecord | None] = contextvars.ContextVar(
     "opskit_request", default=None
 )
 
 
 def current() -> RequestRecord | None:
     """The record of the request (or monitored task) running in this context."""
-    return _record.get()
+    return record_var.get()
 
 
 def get_request_id() -> str | None:
     """The current request id, or ``None`` outside a request."""
-    record = _record.get()
+    record = record_var.get()
     return record.request_id if record is not None else None
 
 
 def activate(record: RequestRecord) -> contextvars.Token[RequestRecord | None]:
-    return _record.set(record)
+    return record_var.set(record)
 
 
 def deactivate(token: contextvars.Token[RequestRecord | None]) -> None:
     try:
-        _record.reset(token)
+        record_var.reset(token)
     except ValueError:
         # Reset from another context (an async generator finishing on a
         # different task): clearing is the safe equivalent.
-        _record.set(None)
+        record_var.set(None)
 
 
 def hide_queries() -> contextvars.Token[RequestRecord | None] | None:
@@ -149,12 +158,12 @@ def hide_queries() -> contextvars.Token[RequestRecord | None] | None:
     so the query hook's cost is unchanged.  ``None`` when there is nothing
     to hide.
     """
-    record = _record.get()
+    record = record_var.get()
     if record is None or record.db is None:
         return None
     shadow = copy.copy(record)
     shadow.db = None
-    return _record.set(shadow)
+    return record_var.set(shadow)
 
 
 @contextlib.contextmanager

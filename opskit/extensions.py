@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING
 
 from django.utils.module_loading import import_string
 
-from .conf import Settings, get_settings, on_reload
+from .conf import get_section, on_reload
 
 if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponseBase
 
     from .context import RequestRecord
 
-__all__ = ["BUILTIN_EXTENSIONS", "Extension", "get_extensions", "report_internal_error"]
+__all__ = ["Extension", "get_extensions", "report_internal_error"]
 
 internal_logger = logging.getLogger("opskit.internal")
 
@@ -68,29 +68,10 @@ class Extension:
         """
 
 
-#: (settings section, dotted path), in the order hooks run.  Finish order
-#: matters: the query monitor closes its statistics before the slow-request
-#: check, metrics and Sentry read them, and the log line is written last so
-#: it carries everything.
-BUILTIN_EXTENSIONS: list[tuple[str, str]] = [
-    # -- sentry (issue 8) --
-    ("SENTRY", "opskit.sentry.extension.SentryExtension"),
-    # -- ratelimit (issue 5) --
-    # -- queries (issue 6) --
-    ("QUERIES", "opskit.queries.extension.QueriesExtension"),
-    # -- slow requests (issue 6) --
-    ("SLOW_REQUESTS", "opskit.slow.SlowRequestExtension"),
-    # -- metrics (issue 4) --
-    ("METRICS", "opskit.metrics.extension.MetricsExtension"),
-    # -- health (issue 7) --
-    ("HEALTH", "opskit.health.extension.HealthExtension"),
-    # -- logging (issue 3) --
-    ("LOGGING", "opskit.logs.extension.RequestLogExtension"),
-]
-
-
-def _enabled(settings: Settings, section: str) -> bool:
-    sec = getattr(settings, section, None)
+def _enabled(section: str | None) -> bool:
+    if section is None:
+        return True
+    sec = get_section(section)
     if sec is None:
         return False
     if hasattr(sec, "ENABLED"):
@@ -117,11 +98,15 @@ class Pipeline:
 
 @lru_cache(maxsize=1)
 def get_extensions() -> Pipeline:
-    """Instantiate the enabled built-in extensions once (per settings)."""
-    settings = get_settings()
+    """Instantiate the enabled capabilities' extensions once (per settings),
+    in their ``extension_order``: the query monitor closes its statistics
+    before the slow-request check, metrics and Sentry read them, and the log
+    line is written last so it carries everything."""
+    from .capabilities import extension_paths
+
     instances: list[Extension] = []
-    for section, path in BUILTIN_EXTENSIONS:
-        if not _enabled(settings, section):
+    for section, path in extension_paths():
+        if not _enabled(section):
             continue
         cls = import_string(path)
         instance = cls()

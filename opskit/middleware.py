@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
-from django.http import HttpRequest
+from django.http import FileResponse, HttpRequest, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.utils.functional import LazyObject, empty
 
@@ -23,15 +23,12 @@ from . import context
 from .apps import require_app
 from .client import client_of
 from .conf import get_settings, on_reload
+from .context import ROOT_ROUTE, UNMATCHED_ROUTE
 from .extensions import Pipeline, get_extensions, report_internal_error
 from .ids import new_request_id, parse_traceparent, valid_request_id
 
 __all__ = ["KNOWN_METHODS", "ROOT_ROUTE", "UNMATCHED_ROUTE", "OpsKitMiddleware", "normalize_method"]
 
-#: ``http.route`` for requests that matched no URL pattern (404s).
-UNMATCHED_ROUTE = "<unmatched>"
-#: ``http.route`` of the site root (``path("", ...)``, whose template is "").
-ROOT_ROUTE = "/"
 #: Methods kept as-is; anything else becomes ``_OTHER`` (OpenTelemetry).
 KNOWN_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
@@ -245,14 +242,14 @@ class OpsKitMiddleware:
             record.error_type = type(exception).__qualname__
 
 
-_set_record = context._record.set
+_set_record = context.record_var.set
 
 
 def _reset_record(token: Any) -> None:
     try:
-        context._record.reset(token)
+        context.record_var.reset(token)
     except ValueError:  # reset from another context: clearing is equivalent
-        context._record.set(None)
+        context.record_var.set(None)
 
 
 @lru_cache(maxsize=1)
@@ -327,12 +324,8 @@ def _set_user(record: context.RequestRecord, request: HttpRequest) -> None:
         record.user_id = None
 
 
-try:  # FileResponse and friends have no cheap content length
-    from django.http import FileResponse, StreamingHttpResponse
-
-    _NO_LENGTH: tuple[type, ...] = (FileResponse, StreamingHttpResponse)
-except ImportError:  # pragma: no cover
-    _NO_LENGTH = ()
+#: FileResponse and friends have no cheap content length.
+_NO_LENGTH: tuple[type, ...] = (FileResponse, StreamingHttpResponse)
 
 
 def _wrap_streaming(

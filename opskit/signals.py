@@ -12,13 +12,15 @@ from typing import Any
 
 from django.dispatch import Signal
 
+from .deprecation import renamed
+
 __all__ = [
     "health_checked",
     "n_plus_one_detected",
     "ratelimit_decided",
     "send",
     "slow_query",
-    "slow_request",
+    "slow_request_detected",
     "task_finished",
     "task_started",
     "unused_eager_load",
@@ -48,8 +50,12 @@ n_plus_one_detected = Signal()
 unused_eager_load = Signal()
 
 #: A request over its slow threshold. Args: ``threshold`` (seconds),
-#: ``duration`` (seconds), ``record``.
-slow_request = Signal()
+#: ``duration`` (seconds), ``record``.  Named apart from the decorator
+#: ``opskit.slow.slow_request``; ``slow_request`` is its deprecated old name.
+slow_request_detected = Signal()
+
+#: Old names kept for one release, warned about only when used.
+__getattr__ = renamed(__name__, {"slow_request": "slow_request_detected"}, globals())
 
 
 def send(signal: Signal, sender: Any, **kwargs: Any) -> None:

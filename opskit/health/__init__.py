@@ -8,6 +8,7 @@ and the built-in checks in :mod:`opskit.health.builtin`.  List checks in
 
 from __future__ import annotations
 
+from ..capability import Capability
 from .base import (
     READY,
     STARTUP,
@@ -29,3 +30,14 @@ __all__ = [
     "Result",
     "health_check",
 ]
+
+
+#: How the core plugs this capability in (``opskit.capabilities``).
+CAPABILITY = Capability(
+    name="health",
+    section="HEALTH",
+    checks=("opskit.health.checks.register_checks",),
+    extension="opskit.health.extension.HealthExtension",
+    extension_order=50,
+    urls="opskit.health.views.url_patterns",
+)

@@ -142,7 +142,6 @@ class Runner:
         self.deadline = settings.DEADLINE
         self.lock = threading.Lock()
         self.slots = {c.name: Slot(self, c, settings.DEADLINE) for c in checks}
-        self.stopped = False
 
     # -- selection ---------------------------------------------------------
 
@@ -302,7 +301,6 @@ class Runner:
 
     def stop(self) -> None:
         """Let idle workers exit and close their connections (never joins)."""
-        self.stopped = True
         for slot in self.slots.values():
             if slot.thread is not None:
                 slot.queue.put(None)

@@ -21,6 +21,7 @@ from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.http.response import HttpResponseBase
+from django.urls import URLPattern, path
 from django.views.decorators.csrf import csrf_exempt
 
 from ..client import bearer_token_matches, loopback, proven_in
@@ -167,7 +168,7 @@ def _iso(wall: float) -> str:
     return stamp.replace("+00:00", "Z")
 
 
-def _check_entry(check: Check, result: Result) -> dict[str, Any]:
+def check_entry(check: Check, result: Result) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "componentId": check.name,
         "componentType": check.component_type,
@@ -193,7 +194,7 @@ def _render(probe: _Probe, pairs: Iterable[tuple[Check, Result]]) -> HttpRespons
     elif probe.details:
         doc = {
             "status": status,
-            "checks": {check.key: [_check_entry(check, result)] for check, result in pairs},
+            "checks": {check.key: [check_entry(check, result)] for check, result in pairs},
         }
         body = json.dumps(doc, separators=(",", ":")).encode()
         content_type = CONTENT_TYPE
@@ -303,3 +304,15 @@ def ready_view(request: HttpRequest, check: str | None = None) -> HttpResponseBa
 def startup_view(request: HttpRequest) -> HttpResponseBase:
     """``/startupz``: migrations are applied."""
     return _routed(request, STARTUP)
+
+
+def url_patterns() -> list[URLPattern]:
+    """The probes ``opskit.urls`` serves (``Capability.urls``)."""
+    return [
+        path("livez", live_view, name="health-live"),
+        path("readyz", ready_view, name="health-ready"),
+        path("readyz/<str:check>", ready_view, name="health-ready-check"),
+        path("healthz", ready_view, name="healthz"),
+        path("health", ready_view, name="health"),
+        path("startupz", startup_view, name="health-startup"),
+    ]

@@ -28,8 +28,7 @@ from prometheus_client import values as prometheus_values
 from prometheus_client.registry import REGISTRY, Collector
 
 from ..conf import MetricsSettings, get_settings, on_reload
-from ..context import RequestRecord
-from ..middleware import UNMATCHED_ROUTE
+from ..context import UNMATCHED_ROUTE, RequestRecord
 from .collector import SystemCollector
 
 __all__ = [

@@ -1,6 +1,6 @@
 """Signal receivers: the other capabilities' events become metrics here.
 
-Connected once by :func:`connect` (a ``READY_HOOKS`` entry).  A receiver
+Connected once by :func:`connect` (a ``ready`` hook of the capability).  A receiver
 runs inside the sender's ``Signal.send``, so it must never raise: failures
 are reported quietly and the event is dropped.
 """
@@ -10,9 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from .. import signals
-from ..context import RequestRecord
+from ..context import UNMATCHED_ROUTE, RequestRecord
 from ..extensions import report_internal_error
-from ..middleware import UNMATCHED_ROUTE
 from .definitions import HEALTH_STATUS_VALUES, get_metrics
 
 __all__ = ["connect"]
@@ -89,7 +88,9 @@ def connect() -> None:
     signals.health_checked.connect(on_health_checked, dispatch_uid="opskit.metrics.health")
     signals.slow_query.connect(on_slow_query, dispatch_uid="opskit.metrics.slow_query")
     signals.n_plus_one_detected.connect(on_n_plus_one, dispatch_uid="opskit.metrics.n_plus_one")
-    signals.slow_request.connect(on_slow_request, dispatch_uid="opskit.metrics.slow_request")
+    signals.slow_request_detected.connect(
+        on_slow_request, dispatch_uid="opskit.metrics.slow_request"
+    )
     signals.unused_eager_load.connect(
         on_unused_eager_load, dispatch_uid="opskit.metrics.unused_eager_load"
     )

@@ -19,6 +19,7 @@ from functools import lru_cache
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.urls import URLPattern, path
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -117,3 +118,8 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     response["Cache-Control"] = "no-store"
     response["Vary"] = "Accept"
     return response
+
+
+def url_patterns() -> list[URLPattern]:
+    """The endpoint ``opskit.urls`` serves (``Capability.urls``)."""
+    return [path("metrics", metrics_view, name="metrics")]

@@ -8,6 +8,7 @@ Public API: :func:`monitor` (commands, tasks, scripts), the test helpers
 
 from __future__ import annotations
 
+from ..capability import Capability
 from .eager import UnusedEagerLoad, assert_no_unused_eager_loads
 from .fingerprints import Fingerprint, fingerprint, normalize
 from .scope import monitor
@@ -26,3 +27,14 @@ __all__ = [
     "monitor",
     "normalize",
 ]
+
+
+#: How the core plugs this capability in (``opskit.capabilities``).
+CAPABILITY = Capability(
+    name="queries",
+    section="QUERIES",
+    checks=("opskit.queries.checks.register_checks",),
+    ready=("opskit.queries.hook.install", "opskit.queries.tasks.connect"),
+    extension="opskit.queries.extension.QueriesExtension",
+    extension_order=20,
+)

@@ -18,7 +18,7 @@ from typing import Any
 from django.core.checks import Error, Warning
 
 from ..client import parse_networks
-from ..conf import _load
+from ..conf import get_settings
 
 __all__ = ["check_queries_settings", "register_checks"]
 
@@ -26,7 +26,7 @@ _HEX16 = re.compile(r"[0-9a-fA-F]{16}")
 
 
 def check_queries_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
-    s = _load()[0].QUERIES
+    s = get_settings().QUERIES
     errors: list[Any] = []
     nets: tuple[Any, ...] = ()
     try:

@@ -156,7 +156,9 @@ def _make_cache() -> Callable[[str], Fingerprint]:
     return lru_cache(maxsize=size)(compute)
 
 
-_cached: Callable[[str], Fingerprint] | None = None
+#: The cache :func:`get_cache` built (``None`` until first use); the hot path
+#: reads it directly to skip a call.
+current_cache: Callable[[str], Fingerprint] | None = None
 
 
 def fingerprint(sql: str) -> Fingerprint:
@@ -170,16 +172,16 @@ def fingerprint(sql: str) -> Fingerprint:
 
 def get_cache() -> Callable[[str], Fingerprint]:
     """The LRU-cached fingerprint function, built on first use."""
-    global _cached
-    cache = _cached
+    global current_cache
+    cache = current_cache
     if cache is None:
-        cache = _cached = _make_cache()
+        cache = current_cache = _make_cache()
     return cache
 
 
 def _reset() -> None:
-    global _cached
-    _cached = None
+    global current_cache
+    current_cache = None
 
 
 on_reload(_reset)

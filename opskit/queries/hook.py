@@ -26,13 +26,13 @@ from django.core.signals import got_request_exception
 from django.db import connections
 from django.db.backends.signals import connection_created
 
-from ..context import _record
+from ..context import record_var
 from ..extensions import report_internal_error
 from .stats import QueryStats, on_request_exception
 
 __all__ = ["install", "install_on", "query_hook"]
 
-_get = _record.get
+_get = record_var.get
 _clock = time.perf_counter
 
 

@@ -200,7 +200,7 @@ class QueryStats(DBStats):
         if self._track:
             if sql.__class__ is not str:  # psycopg sql.Composed and friends
                 sql = str(sql)
-            cache = fp_mod._cached
+            cache = fp_mod.current_cache
             if cache is None:
                 cache = fp_mod.get_cache()
             fp = cache(sql) if len(sql) <= 8192 else fp_mod.compute(sql)

@@ -15,6 +15,7 @@ reads no settings.
 
 from __future__ import annotations
 
+from ..capability import Capability
 from .core import Decision, Limiter, LimitState, adecide, decide
 from .decorators import RateLimitMixin, ratelimit
 from .rates import Rate, parse_rates
@@ -30,3 +31,11 @@ __all__ = [
     "parse_rates",
     "ratelimit",
 ]
+
+
+#: How the core plugs this capability in (``opskit.capabilities``).
+CAPABILITY = Capability(
+    name="ratelimit",
+    section="RATELIMIT",
+    checks=("opskit.ratelimit.checks.register_checks",),
+)

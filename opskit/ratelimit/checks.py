@@ -3,8 +3,9 @@
 * ``opskit.E301`` an invalid rate declared on a view, mixin or throttle.
 * ``opskit.E302`` an invalid key declared on a view, mixin or throttle.
 * ``opskit.E303`` an invalid CIDR range in ``RATELIMIT.ALLOW_LIST``.
-* ``opskit.E304`` a ``RATELIMIT`` value out of range (``BACKEND``, ``HEADERS``,
-  ``IPV6_PREFIX``, ``BREAKER_*``).
+* ``opskit.E304`` a ``RATELIMIT`` value out of range (``IPV6_PREFIX``,
+  ``BREAKER_*``; ``BACKEND``, ``HEADERS`` and ``TOPOLOGY`` are reported by the
+  typed settings, ``opskit.conf``, under the same id).
 * ``opskit.E305`` limits are declared but the ``CACHE`` alias is missing or not django-redis.
 * ``opskit.E306`` ``RATELIMIT.TOPOLOGY`` does not match the server (a Cluster
   node without ``TOPOLOGY="cluster"``, or ``"cluster"`` on a plain server).
@@ -20,7 +21,7 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import Error, Warning
 
-from ..client import parse_networks
+from ..checks import invalid_networks
 from ..conf import get_settings
 from .core import DECLARED
 from .keys import resolve_key
@@ -90,44 +91,17 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     s = get_settings().RATELIMIT
     if not s.ENABLED:
         return []
-    errors: list[Any] = []
-    try:
-        parse_networks(s.ALLOW_LIST)
-    except ValueError as exc:
-        errors.append(
-            Error(
-                f"OPSKIT RATELIMIT.ALLOW_LIST has an invalid CIDR range: {exc}.",
-                hint="Use ranges such as '10.0.0.0/8'; nothing is allow-listed until fixed.",
-                id="opskit.E303",
-            )
-        )
-    if s.BACKEND not in ("redis", "cache"):
-        errors.append(
-            Error(
-                f"OPSKIT RATELIMIT.BACKEND {s.BACKEND!r} is not 'redis' or 'cache'.",
-                id="opskit.E304",
-            )
-        )
-    if s.HEADERS not in ("ietf", "legacy", "none"):
-        errors.append(
-            Error(
-                f"OPSKIT RATELIMIT.HEADERS {s.HEADERS!r} is not 'ietf', 'legacy' or 'none'.",
-                id="opskit.E304",
-            )
-        )
+    errors: list[Any] = invalid_networks(
+        s.ALLOW_LIST,
+        "RATELIMIT.ALLOW_LIST",
+        "opskit.E303",
+        "Use ranges such as '10.0.0.0/8'; nothing is allow-listed until fixed.",
+    )
     if not 0 < s.IPV6_PREFIX <= 128:
         errors.append(
             Error(
                 f"OPSKIT RATELIMIT.IPV6_PREFIX {s.IPV6_PREFIX} is not a prefix length (1-128); "
                 "64 is used meanwhile.",
-                id="opskit.E304",
-            )
-        )
-    if s.TOPOLOGY not in ("auto", "single", "sentinel", "cluster"):
-        errors.append(
-            Error(
-                f"OPSKIT RATELIMIT.TOPOLOGY {s.TOPOLOGY!r} is not 'auto', 'single', "
-                "'sentinel' or 'cluster'.",
                 id="opskit.E304",
             )
         )

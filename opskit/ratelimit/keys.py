@@ -18,7 +18,6 @@ __all__ = ["KeyFunc", "KeySpec", "allow_listed", "client_ip", "request_user", "r
 #: ``request -> str`` (or ``None``: this request is not limited).
 KeyFunc = Callable[[HttpRequest], "str | None"]
 KeySpec = str | KeyFunc
-BUILTIN_KEYS = ("ip", "user", "user_or_ip")
 
 
 def client_ip(request: HttpRequest) -> str:

@@ -11,6 +11,7 @@ Importing this package imports neither sentry-sdk nor the settings.
 
 from __future__ import annotations
 
+from ..capability import Capability
 from .integration import (
     before_send,
     before_send_transaction,
@@ -32,3 +33,14 @@ __all__ = [
     "shutdown",
     "traces_sampler",
 ]
+
+
+#: How the core plugs this capability in (``opskit.capabilities``).
+CAPABILITY = Capability(
+    name="sentry",
+    section="SENTRY",
+    checks=("opskit.sentry.checks.register_checks",),
+    ready=("opskit.sentry.setup", "opskit.sentry.tasks.connect"),
+    extension="opskit.sentry.extension.SentryExtension",
+    extension_order=10,
+)

@@ -2,8 +2,9 @@
 
 * ``opskit.E601`` a DSN is configured but sentry-sdk is not installed.
 * ``opskit.E602`` the DSN is malformed.
-* ``opskit.E603`` a sample rate outside 0..1, or an unknown ``INTEGRATION``
-  (``INIT_OPTIONS`` not a dict is the settings type check, ``opskit.E002``).
+* ``opskit.E603`` a sample rate outside 0..1 or (from the typed settings,
+  ``opskit.conf``) an unknown ``INTEGRATION``; ``INIT_OPTIONS`` not a dict is
+  ``opskit.E002``.
 * ``opskit.E604`` ``TRACES_SAMPLER`` cannot be imported or is not callable.
 * ``opskit.W601`` sentry-sdk was initialised outside opskit without opskit's
   scrubbing ``before_send``.
@@ -21,7 +22,8 @@ from django.core.checks import Error, Warning
 from django.utils.module_loading import import_string
 
 from ..conf import get_settings
-from .integration import before_send, configured_dsn, state
+from .integration import before_send, configured_dsn
+from .state import state
 
 __all__ = ["check_sentry", "register_checks"]
 
@@ -66,13 +68,6 @@ def check_sentry(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                     id="opskit.E603",
                 )
             )
-    if s.INTEGRATION not in ("auto", "django", "opskit"):
-        errors.append(
-            Error(
-                f"OPSKIT SENTRY.INTEGRATION is {s.INTEGRATION!r}; use 'auto', 'django' or 'opskit'.",
-                id="opskit.E603",
-            )
-        )
     if s.TRACES_SAMPLER is not None:
         try:
             sampler = import_string(s.TRACES_SAMPLER)

@@ -11,8 +11,8 @@ import weakref
 from typing import TYPE_CHECKING
 
 from ..extensions import Extension
-from .integration import state
 from .lean import REQUEST_KEY
+from .state import state
 
 if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponseBase

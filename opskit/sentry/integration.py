@@ -2,7 +2,7 @@
 
 Design choices (see ``docs/sentry.md``):
 
-* sentry-sdk is initialised from the ``READY_HOOKS`` callable :func:`setup`,
+* sentry-sdk is initialised from the capability's ``ready`` hook :func:`setup`,
   never at import, and only when a DSN is configured.
 * If sentry-sdk was already initialised (``sentry_sdk.init()`` in your
   settings), opskit does not initialise it again: it adds its event
@@ -32,6 +32,7 @@ from .. import context
 from ..conf import SentrySettings, get_settings, on_reload
 from ..ids import parse_traceparent
 from .scrub import scrub_event
+from .state import state
 
 __all__ = [
     "METRICS_PATH",
@@ -52,25 +53,6 @@ METRICS_PATH = "/metrics"
 
 EventHint = dict[str, Any]
 Event = dict[str, Any]
-
-
-class _State:
-    """What :func:`setup` decided; read on the request path, so plain attributes."""
-
-    __slots__ = ("active", "lean", "owned", "send_pii", "traced_methods", "tracing")
-
-    def __init__(self) -> None:
-        self.active = False  # opskit's processor and receivers are on
-        self.owned = False  # opskit called sentry_sdk.init()
-        self.lean = False  # opskit's own Django integration (lean.py) is on
-        self.tracing = False  # the client may create sampled transactions
-        self.send_pii = False
-        # False when the DjangoIntegration starts no trace per request
-        # (http_methods_to_capture=()): the extension does it.
-        self.traced_methods = True
-
-
-state = _State()
 
 
 def configured_dsn(settings: SentrySettings | None = None) -> str | None:
@@ -429,7 +411,6 @@ def setup() -> None:
     client = sentry_sdk.get_client()
     if client.is_active() and not state.owned:
         # The user initialised sentry-sdk: keep their client and options.
-        state.owned = False
         state.tracing = _tracing_enabled(client.options)
         state.send_pii = bool(client.should_send_default_pii())
     elif dsn:

@@ -30,6 +30,7 @@ from django.utils.functional import SimpleLazyObject
 
 from ..context import queries_hidden
 from ..extensions import report_internal_error
+from .state import state
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -56,8 +57,6 @@ REQUEST_KEY = "sentry.request"
 
 
 def _on_exception(sender: Any, request: HttpRequest | None = None, **kwargs: Any) -> None:
-    from .integration import state
-
     if not state.lean:
         return
     try:

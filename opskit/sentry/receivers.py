@@ -18,7 +18,7 @@ from typing import Any
 from ..conf import get_settings
 from ..context import RequestRecord, queries_hidden
 from ..extensions import report_internal_error
-from ..signals import n_plus_one_detected, slow_request
+from ..signals import n_plus_one_detected, slow_request_detected
 
 __all__ = ["connect", "disconnect", "on_n_plus_one", "on_slow_request"]
 
@@ -139,12 +139,12 @@ def _route(record: RequestRecord | None) -> str:
 
 
 def connect() -> None:
-    slow_request.connect(on_slow_request, dispatch_uid="opskit.sentry.slow_request")
+    slow_request_detected.connect(on_slow_request, dispatch_uid="opskit.sentry.slow_request")
     n_plus_one_detected.connect(on_n_plus_one, dispatch_uid="opskit.sentry.n_plus_one")
 
 
 def disconnect() -> None:
-    slow_request.disconnect(dispatch_uid="opskit.sentry.slow_request")
+    slow_request_detected.disconnect(dispatch_uid="opskit.sentry.slow_request")
     n_plus_one_detected.disconnect(dispatch_uid="opskit.sentry.n_plus_one")
     with _lock:
         _last_sent.clear()

@@ -16,6 +16,8 @@ nothing.
 
 from __future__ import annotations
 
+from ..capability import Capability
+
 __all__ = ["connect"]
 
 
@@ -32,3 +34,11 @@ def connect() -> None:
     from .receivers import connect_celery
 
     connect_celery()
+
+
+#: How the core plugs this capability in (``opskit.capabilities``).
+CAPABILITY = Capability(
+    name="tasks",
+    section="TASKS",
+    ready=("opskit.tasks.connect",),
+)

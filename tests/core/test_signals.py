@@ -37,7 +37,9 @@ def test_send_reaches_every_receiver_and_logs_the_broken_one_once(
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
-    "signal", [signals.slow_request, signals.slow_query], ids=["slow_request", "slow_query"]
+    "signal",
+    [signals.slow_request_detected, signals.slow_query],
+    ids=["slow_request", "slow_query"],
 )
 def test_a_broken_receiver_does_not_silence_the_next_one(settings: Any, signal: Signal) -> None:
     """Like a project's ``@receiver`` (models.py) connected before metrics and Sentry."""

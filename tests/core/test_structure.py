@@ -22,16 +22,19 @@ import pytest
 import opskit
 
 PACKAGE = Path(opskit.__file__).parent
-#: Capability packages (and the one-module capability ``slow``).
+#: Capability packages.
 CAPABILITIES = ("health", "logs", "metrics", "queries", "ratelimit", "sentry", "slow", "tasks")
 #: The shared core every capability may import.
 CORE = frozenset(
     {
         "apps",
+        "capabilities",
+        "capability",
         "checks",
         "client",
         "conf",
         "context",
+        "deprecation",
         "extensions",
         "ids",
         "middleware",

@@ -10,7 +10,6 @@ import gzip
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,13 +22,9 @@ from typing import Any
 
 import pytest
 
+from tests.support.net import free_port
+
 DEMO = Path(__file__).resolve().parent.parent.parent / "demo_project"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def fetch(url: str) -> tuple[int, dict[str, str], bytes]:

@@ -6,6 +6,7 @@ import asyncio
 import time
 from typing import Any
 
+import pytest
 from django.test import AsyncClient
 
 from opskit.context import RequestRecord
@@ -99,6 +100,7 @@ def test_core_intercept_under_wsgi_unchanged(use_extensions: Any) -> None:
     assert (sync_only.calls, native.sync_calls, native.async_calls) == (1, 1, 0)
 
 
+@pytest.mark.redis
 async def test_asgi_real_database_and_redis_checks(health: Any, db_access: None) -> None:
     from .conftest import pg_alias
 

@@ -54,7 +54,7 @@ def exposition(accept: str = "") -> str:
         call_site="",
         record=record,
     )
-    signals.slow_request.send(None, threshold=1.0, duration=1.5, record=record)
+    signals.slow_request_detected.send(None, threshold=1.0, duration=1.5, record=record)
     response = c.get("/metrics", HTTP_ACCEPT=accept)
     if response.status_code != 200:
         raise RuntimeError(f"/metrics answered {response.status_code}")

@@ -11,7 +11,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -24,18 +23,14 @@ from typing import Any
 
 import pytest
 
+from tests.support.net import free_port
+
 from .conftest import parse, pick, total
 
 ROOT = Path(__file__).resolve().parents[2]
 N = 30
 ROUTE = "m/work/<int:pk>/"
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _get(url: str, timeout: float = 10.0) -> tuple[int, bytes]:
@@ -65,7 +60,7 @@ def test_three_workers_one_scrape_exactly_n(tmp_path: Path) -> None:
     mp_dir.mkdir()
     _make_stale_file(mp_dir)
     hold_file = tmp_path / "hold.pid"
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,

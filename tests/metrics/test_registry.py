@@ -43,7 +43,7 @@ def test_nothing_is_registered_at_import_or_startup() -> None:
     out = _run(
         """
         import django
-        django.setup()  # runs the READY_HOOKS (signal receivers)
+        django.setup()  # runs the capabilities' ready hooks (signal receivers)
         import opskit.gunicorn, opskit.urls, opskit.metrics
         import opskit.metrics.checks, opskit.metrics.collector, opskit.metrics.extension
         import opskit.metrics.receivers, opskit.metrics.views
@@ -170,7 +170,7 @@ def test_metric_names_list_matches_the_exposition(fresh: Any) -> None:
     signals.health_checked.send(None, check="c", status="pass", duration=0.1, critical=True)
     signals.slow_query.send(None, alias="default", duration=1.0)
     signals.n_plus_one_detected.send(None, alias="default", count=5, duration=0.1)
-    signals.slow_request.send(None, threshold=1.0, duration=2.0, record=None)
+    signals.slow_request_detected.send(None, threshold=1.0, duration=2.0, record=None)
     signals.unused_eager_load.send(None, kind="select_related", model="a.B", lookup="c")
     task = RequestRecord("t" * 32, method="TASK", path="job")
     task.extra["task"] = {"name": "job", "queue_wait": 0.5}

@@ -71,8 +71,8 @@ def test_slow_queries_and_n_plus_one_by_alias(fresh: Any) -> None:
 def test_slow_requests_by_route(fresh: Any) -> None:
     record = RequestRecord("r" * 32, "GET", "/m/sync/1/")
     record.route = "m/sync/<int:pk>/"
-    signals.slow_request.send(None, threshold=0.5, duration=0.8, record=record)
-    signals.slow_request.send(None, threshold=0.5, duration=0.8, record=None)
+    signals.slow_request_detected.send(None, threshold=0.5, duration=0.8, record=record)
+    signals.slow_request_detected.send(None, threshold=0.5, duration=0.8, record=None)
     s = scrape()
     assert total(s, "opskit_slow_requests_total", http_route="m/sync/<int:pk>/") == 1
     assert total(s, "opskit_slow_requests_total", http_route="<unmatched>") == 1
@@ -84,7 +84,7 @@ def test_bad_signal_arguments_never_raise_into_the_sender(fresh: Any) -> None:
     signals.health_checked.send(None, check=None, status=None, duration="slow")
     signals.slow_query.send(None, alias=None)
     signals.n_plus_one_detected.send(None, alias=object())
-    signals.slow_request.send(None, record="not a record")
+    signals.slow_request_detected.send(None, record="not a record")
     s = scrape()
     assert total(s, "opskit_ratelimit_decisions_total", scope=OTHER, outcome=OTHER) == 1
     assert total(s, "opskit_health_check_status", check=OTHER) == 0.0

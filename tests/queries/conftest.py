@@ -66,7 +66,7 @@ def events() -> Iterator[dict[str, list[dict[str, Any]]]]:
     receivers = {
         signals.slow_query: on("slow_query"),
         signals.n_plus_one_detected: on("n_plus_one"),
-        signals.slow_request: on("slow_request"),
+        signals.slow_request_detected: on("slow_request"),
     }
     for sig, fn in receivers.items():
         sig.connect(fn, weak=False)

@@ -38,6 +38,7 @@ def test_sync_view_counts_every_alias(recorder: Recorder) -> None:
     assert "?" in summary["slowest"]["sql"]
 
 
+@pytest.mark.postgres
 @pytest.mark.django_db(databases=["default", "other"])
 def test_query_time_is_measured(recorder: Recorder) -> None:
     alias = pg_alias()
@@ -149,6 +150,7 @@ def test_outside_any_scope_nothing_is_recorded() -> None:
     assert stats.count == 0
 
 
+@pytest.mark.postgres
 @pytest.mark.django_db(databases=["default", "other"])
 def test_composed_sql_is_counted() -> None:
     from psycopg import sql

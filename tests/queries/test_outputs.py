@@ -9,13 +9,14 @@ import pytest
 from django.test import Client, override_settings
 
 from opskit.queries.checks import check_queries_settings
-from opskit.slow import check_slow_settings
+from opskit.slow.checks import check_slow_settings
 
 from .conftest import Recorder, pg_alias, site_of
 
 pytestmark = pytest.mark.urls("tests.queries.urls")
 
 
+@pytest.mark.postgres
 @pytest.mark.django_db(databases=["default", "other"])
 def test_slow_query_warning(
     recorder: Recorder, events: Any, caplog: pytest.LogCaptureFixture

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.test import AsyncClient, Client, RequestFactory, override_settings
 
-from opskit.slow import SLOW_KEY
+from opskit.slow.extension import SLOW_KEY
 
 from . import views
 from .conftest import Recorder
@@ -132,7 +132,25 @@ def test_view_exception_is_reraised_and_still_timed(
     assert slow_logs(caplog)[-1].status == 500  # type: ignore[attr-defined]
 
 
-def test_log_slow_requests_alias() -> None:
-    from opskit.slow import log_slow_requests, slow_request
+def test_log_slow_requests_is_a_deprecated_alias() -> None:
+    import opskit.slow
 
-    assert log_slow_requests is slow_request
+    with pytest.warns(DeprecationWarning, match=r"opskit\.slow\.log_slow_requests.*slow_request"):
+        alias = opskit.slow.log_slow_requests
+    assert alias is opskit.slow.slow_request
+    assert "log_slow_requests" not in opskit.slow.__all__
+
+
+def test_slow_request_signal_is_a_deprecated_alias() -> None:
+    import warnings
+
+    from opskit import signals
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        from opskit.signals import slow_request_detected  # the new name warns nothing
+    with pytest.warns(DeprecationWarning, match=r"signals\.slow_request is deprecated"):
+        old = signals.slow_request
+    assert old is slow_request_detected
+    with pytest.raises(AttributeError):
+        signals.no_such_signal  # noqa: B018

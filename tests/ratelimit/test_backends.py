@@ -12,6 +12,7 @@ from opskit.ratelimit import adecide, decide
 from .conftest import rl_settings
 
 
+@pytest.mark.redis
 def test_cache_backend_same_semantics(settings: Any, rl_prefix: str) -> None:
     settings.OPSKIT = rl_settings(KEY_PREFIX=rl_prefix, BACKEND="cache", CACHE="default")
     out = [decide("k", "2/m;3/h", scope="cache").outcome for _ in range(3)]
@@ -21,6 +22,7 @@ def test_cache_backend_same_semantics(settings: Any, rl_prefix: str) -> None:
     assert 0 < strict[-1].retry_after <= 60
 
 
+@pytest.mark.redis
 async def test_cache_backend_async(settings: Any, rl_prefix: str) -> None:
     settings.OPSKIT = rl_settings(KEY_PREFIX=rl_prefix, BACKEND="cache", CACHE="default")
     out = [(await adecide("k", "1/m", scope="acache")).outcome for _ in range(2)]
@@ -82,6 +84,7 @@ def test_drf_throttle() -> None:
     assert int(r["Retry-After"]) >= 1
 
 
+@pytest.mark.redis
 @pytest.mark.django_db
 def test_drf_throttle_fail_closed_is_503(settings: Any, rl_prefix: str) -> None:
     from rest_framework.response import Response

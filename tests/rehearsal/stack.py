@@ -22,25 +22,10 @@ from pathlib import Path
 
 import psutil
 
+from tests.support.net import free_port, wait_port
+
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "demo_project"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_port(port: int, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
 
 
 class PrivateRedis:

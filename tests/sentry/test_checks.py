@@ -12,6 +12,7 @@ from django.core import checks
 from django.test import override_settings
 
 import opskit.sentry
+from opskit.checks import check_settings
 from opskit.sentry.checks import check_sentry
 
 from .conftest import Sink
@@ -63,12 +64,12 @@ def test_e602_malformed_dsn() -> None:
 def test_e603_rates_and_init_options() -> None:
     assert ids(TRACES_SAMPLE_RATE=1.5) == ["opskit.E603"]
     assert ids(SAMPLE_RATE=-0.1) == ["opskit.E603"]
-    # Not a dict: the settings' own type check (E002) says so, and the default is used.
-    from opskit.conf import validate
-
-    settings, problems = validate({"SENTRY": {"INIT_OPTIONS": ["debug"]}})
-    assert [p[0] for p in problems] == ["opskit.E002"] and settings.SENTRY.INIT_OPTIONS == {}
-    assert ids(INTEGRATION="lean") == ["opskit.E603"]
+    with override_settings(OPSKIT={"SENTRY": {"INIT_OPTIONS": ["debug"]}}):
+        # The typed settings refuse it (and keep the default dict).
+        assert [m.id for m in check_settings() if "INIT_OPTIONS" in m.msg] == ["opskit.E002"]
+        assert check_sentry() == []
+    with override_settings(OPSKIT={"SENTRY": {"INTEGRATION": "lean"}}):
+        assert [m.id for m in check_settings()] == ["opskit.E603"]
 
 
 def test_e604_traces_sampler() -> None:

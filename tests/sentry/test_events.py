@@ -25,7 +25,7 @@ def mode(request: pytest.FixtureRequest) -> str:
 
 def _on(sentry_on: Any, mode: str, **kw: Any) -> Any:
     sink = sentry_on(INTEGRATION=mode, **kw)
-    from opskit.sentry.integration import state
+    from opskit.sentry.state import state
 
     assert state.lean is (mode == "auto")
     return sink
@@ -149,6 +149,7 @@ def test_user_id_only_with_pii(sentry_on: Any, mode: str) -> None:
     assert event["user"]["id"] == str(user.pk), event["user"]
 
 
+@pytest.mark.redis
 def test_probes_never_traced_even_at_full_rate(sentry_on: Any) -> None:
     sink = sentry_on(TRACES_SAMPLE_RATE=1.0)
     ids = []
@@ -161,6 +162,7 @@ def test_probes_never_traced_even_at_full_rate(sentry_on: Any) -> None:
     assert txns[0]["tags"]["request_id"] == ids[2]
 
 
+@pytest.mark.redis
 async def test_probes_never_traced_under_asgi(sentry_on: Any) -> None:
     sink = sentry_on(TRACES_SAMPLE_RATE=1.0)
     for path in ("/healthz", "/sentry/ok/2/", "/metrics"):

@@ -40,7 +40,7 @@ def mode(request: pytest.FixtureRequest) -> str:
 def on(sentry_on: Any, mode: str) -> Callable[[], Any]:
     def start() -> Any:
         sink = sentry_on(REPORT_N_PLUS_ONE=True, REPORT_INTERVAL=0.0, **MODES[mode])
-        from opskit.sentry.integration import state
+        from opskit.sentry.state import state
 
         assert state.tracing is (mode == "tracing")
         return sink

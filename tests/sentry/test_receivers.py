@@ -12,7 +12,7 @@ import pytest
 
 from opskit import context
 from opskit.context import DBStats, RequestRecord
-from opskit.signals import n_plus_one_detected, slow_request
+from opskit.signals import n_plus_one_detected, slow_request_detected
 
 
 def _record(route: str = "articles/<int:pk>/") -> RequestRecord:
@@ -77,7 +77,7 @@ def test_repeated_pattern_is_reported_once_per_interval(sentry_on: Any) -> None:
 def test_reports_are_off_by_default(sentry_on: Any) -> None:
     sink = sentry_on()
     _n_plus_one("eeee5555", 8, _record())
-    slow_request.send(sender=None, threshold=1.0, duration=2.5, record=_record())
+    slow_request_detected.send(sender=None, threshold=1.0, duration=2.5, record=_record())
     assert sink.events() == []
 
 
@@ -87,7 +87,7 @@ def test_slow_requests_one_issue_per_route(sentry_on: Any) -> None:
         record = _record(route)
         token = context.activate(record)
         try:
-            slow_request.send(sender=None, threshold=1.0, duration=duration, record=record)
+            slow_request_detected.send(sender=None, threshold=1.0, duration=duration, record=record)
         finally:
             context.deactivate(token)
     events = sink.wait_events(3)
@@ -126,5 +126,5 @@ def test_reports_outside_a_request(sentry_on: Any, flag: str) -> None:
         )
         assert [e["fingerprint"][2] for e in sink.wait_events(1)] == ["ffff"]
     else:
-        slow_request.send(sender=None, threshold=1.0, duration=2.0, record=None)
+        slow_request_detected.send(sender=None, threshold=1.0, duration=2.0, record=None)
         assert sink.events() == []  # nothing to name the issue after

@@ -37,6 +37,8 @@ from typing import Any
 
 import pytest
 
+from .net import free_port
+
 __all__ = [
     "RedisCluster",
     "RedisServer",
@@ -47,13 +49,6 @@ __all__ = [
 ]
 
 HOST = "127.0.0.1"
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on now (the kernel's choice)."""
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
 
 
 def _redis_server() -> str:

@@ -25,7 +25,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from opskit.conf import get_settings
 from opskit.health.base import READY, STARTUP
 from opskit.health.runner import FAIL, get_runner, overall
-from opskit.health.views import _check_entry
+from opskit.health.views import check_entry
 
 
 class Command(BaseCommand):
@@ -62,7 +62,7 @@ class Command(BaseCommand):
         if options["json"]:
             doc = {
                 "status": status,
-                "checks": {c.key: [_check_entry(c, r)] for c, r in pairs},
+                "checks": {c.key: [check_entry(c, r)] for c, r in pairs},
             }
             self.stdout.write(json.dumps(doc, indent=2))
         else:
