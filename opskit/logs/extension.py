@@ -25,7 +25,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..conf import REDACTED, get_settings
-from ..context import activate, deactivate
+from ..context import UNMATCHED_ROUTE, activate, deactivate
 from ..extensions import Extension, report_internal_error
 from ..redact import get_redactor
 from .formatter import REQUEST_LINE_MARK
@@ -42,9 +42,6 @@ __all__ = ["DEFAULT_METRICS_PATH", "RecordMaker", "RequestLogExtension", "skip_p
 DEFAULT_METRICS_PATH = "/metrics"
 #: Longest ``user.id`` written.
 MAX_USER_ID_LENGTH = 128
-#: Same value as :data:`opskit.middleware.UNMATCHED_ROUTE` (kept here so this
-#: module does not import the middleware).
-_UNMATCHED = "<unmatched>"
 
 _INFO, _WARNING, _ERROR = logging.INFO, logging.WARNING, logging.ERROR
 
@@ -289,7 +286,7 @@ class RequestLogExtension(Extension):
         if len(path) > self._max_path:
             path = path[: self._max_path]
         method = record.method
-        route = record.route or _UNMATCHED
+        route = record.route or UNMATCHED_ROUTE
         fields: dict[str, Any] = {
             "request_id": record.request_id,
             "http.request.method": method,
