@@ -44,7 +44,7 @@ def mounts(service: dict[str, Any]) -> list[tuple[str, str]]:
 
 def test_compose_services_and_files(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == {"demo", "postgres", "redis", "prometheus", "grafana"}
+    assert set(services) == {"demo", "worker", "postgres", "redis", "prometheus", "grafana"}
     assert (ROOT / services["demo"]["build"] / "Dockerfile").is_file()
     checked = 0
     for name, service in services.items():
@@ -57,6 +57,23 @@ def test_compose_services_and_files(compose: dict[str, Any]) -> None:
         for port in service.get("ports", []):
             assert port.startswith("127.0.0.1:"), f"{name} publishes {port} beyond loopback"
     assert checked == 5
+
+
+def test_compose_worker_runs_the_demo_tasks(compose: dict[str, Any]) -> None:
+    """The worker uses the demo's image and broker, serves its metrics, proves it is live."""
+    worker = compose["services"]["worker"]
+    assert worker["image"] == compose["services"]["demo"]["image"]
+    command = " ".join(worker["command"])
+    assert "celery -A demo worker" in command and "--beat" in command
+    env = worker["environment"]
+    assert env["REDIS_URL"] == compose["services"]["demo"]["environment"]["REDIS_URL"]
+    assert env["WORKER_METRICS_PORT"] == "9808" and env["PROMETHEUS_MULTIPROC_DIR"]
+    assert "opskit_worker_live" in worker["healthcheck"]["test"]
+    scrape = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    targets = [
+        t for job in scrape["scrape_configs"] for c in job["static_configs"] for t in c["targets"]
+    ]
+    assert "worker:9808" in targets
 
 
 def test_compose_wiring(compose: dict[str, Any]) -> None:
