@@ -24,6 +24,13 @@ TITLES = {
     "test_hostile_input": "4. Hostile input",
     "test_soak": "5. Soak",
     "test_ratelimit_matrix": "6. Rate limits in every server model, and on a busy host",
+    "test_rotation_across_workers[gunicorn-4]": "8a. Rotating files, gunicorn 4 workers",
+    "test_rotation_across_workers[uvicorn-2]": "8a. Rotating files, uvicorn 2 workers",
+    "test_one_line_per_request[runserver]": "8b. One line per request, runserver",
+    "test_one_line_per_request[gunicorn]": "8b. One line per request, gunicorn (access log on)",
+    "test_one_line_per_request[gunicorn+logconfig]": "8b. One line per request, gunicorn logconfig_dict",
+    "test_one_line_per_request[uvicorn]": "8b. One line per request, uvicorn (default flags)",
+    "test_tasks_survive_a_killed_worker": "10. Background tasks, the Celery worker killed",
     "test_hostile_forwarding_headers_gain_nothing": "9. Behind a reverse proxy",
     "test_uvicorn_proxy_headers_are_reported_and_gain_nothing[default]": "9. uvicorn, default flags",
     "test_uvicorn_proxy_headers_are_reported_and_gain_nothing[no-proxy-headers]": (
