@@ -36,7 +36,13 @@ if TYPE_CHECKING:
 
     from ..context import RequestRecord
 
-__all__ = ["DEFAULT_METRICS_PATH", "RecordMaker", "RequestLogExtension", "skip_paths"]
+__all__ = [
+    "DEFAULT_METRICS_PATH",
+    "RecordMaker",
+    "RequestLogExtension",
+    "add_db_and_trace",
+    "skip_paths",
+]
 
 #: Added to the health paths when ``SKIP_PATHS`` is ``None``.
 DEFAULT_METRICS_PATH = "/metrics"
@@ -47,6 +53,17 @@ _INFO, _WARNING, _ERROR = logging.INFO, logging.WARNING, logging.ERROR
 
 #: The request line's message: ``GET /api/posts/ 200 11.4 ms``.
 MESSAGE = "%s %s %s %.1f ms"
+
+
+def add_db_and_trace(fields: dict[str, Any], record: RequestRecord) -> None:
+    """The query totals and trace ids of a request or task run, when known."""
+    db = record.db
+    if db is not None:
+        fields["db.query_count"] = db.count
+        fields["db.duration_ms"] = round(db.duration * 1000.0, 2)
+    if record.trace_id is not None:
+        fields["trace_id"] = record.trace_id
+        fields["span_id"] = record.span_id
 
 
 class RecordMaker:
@@ -308,13 +325,7 @@ class RequestLogExtension(Extension):
             error_type = str(status)  # OpenTelemetry: the status code as a string
         if error_type is not None:
             fields["error.type"] = error_type
-        db = record.db
-        if db is not None:
-            fields["db.query_count"] = db.count
-            fields["db.duration_ms"] = round(db.duration * 1000.0, 2)
-        if record.trace_id is not None:
-            fields["trace_id"] = record.trace_id
-            fields["span_id"] = record.span_id
+        add_db_and_trace(fields, record)
         if self._reads_request:
             self._request_fields(fields, request)
         # The message repeats the line's own fields, formatted only when a

@@ -15,7 +15,7 @@ from .. import signals
 from ..conf import get_settings
 from ..context import RequestRecord
 from ..extensions import report_internal_error
-from .extension import RecordMaker
+from .extension import RecordMaker, add_db_and_trace
 
 __all__ = ["connect", "task_fields"]
 
@@ -45,13 +45,7 @@ def task_fields(record: RequestRecord, state: str) -> dict[str, Any]:
         fields["task.queue_wait_ms"] = round(wait * 1000.0, 2)
     if record.error_type is not None:
         fields["error.type"] = record.error_type
-    db = record.db
-    if db is not None:
-        fields["db.query_count"] = db.count
-        fields["db.duration_ms"] = round(db.duration * 1000.0, 2)
-    if record.trace_id is not None:
-        fields["trace_id"] = record.trace_id
-        fields["span_id"] = record.span_id
+    add_db_and_trace(fields, record)
     return fields
 
 
