@@ -27,6 +27,7 @@ Connections stay bounded in every server model:
 from __future__ import annotations
 
 import asyncio
+import collections
 import hashlib
 import logging
 import math
@@ -153,6 +154,39 @@ Topology = Literal["single", "sentinel", "cluster"]
 #: Decisions in flight per long-lived event loop (and so its connections to
 #: each Redis node); more wait their turn within ``SOCKET_TIMEOUT``.
 ASYNC_CONNECTIONS = 2
+#: A queued async decision waits at most this many ``SOCKET_TIMEOUT`` in all.
+QUEUE_WAIT = 4
+#: A deadline looked at this late (s) means this process was not running (a
+#: busy host), not that Redis was silent: it moves once by the timeout.
+LATE = 0.05
+#: Loop turns a decision past its deadline gets to finish reading a reply
+#: already in its socket.
+GRACE_TURNS = 3
+
+
+async def _wait(fut: asyncio.Future[Any], timeout: float) -> bool:
+    """Wait for ``fut`` up to ``timeout`` of this loop's own time; ``True`` if done.
+
+    ``asyncio.wait``, not ``wait_for``: it never cancels ``fut``, so a reply
+    that came while the loop was late is used.  A deadline the loop reached
+    late (the process waited for the CPU, maybe before the command was even
+    sent) moves once, by the timeout: a busy host is not a hung Redis.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    moved = False
+    while True:
+        await asyncio.wait((fut,), timeout=max(0.0, deadline - loop.time()))
+        for _ in range(GRACE_TURNS):
+            if fut.done():
+                return True
+            await asyncio.sleep(0)
+        if fut.done():
+            return True
+        now = loop.time()
+        if moved or now - deadline < LATE:
+            return False
+        moved, deadline = True, now + timeout
 
 
 def _parse(reply: bytes | str) -> Reply:
@@ -389,6 +423,11 @@ def build_client(alias: str, topology: Topology, timeout: float, *, is_async: bo
     others connect on first use.
     """
     kwargs = _connection_kwargs(alias, timeout)
+    if is_async:
+        # The decision's own deadline (``RedisBackend._acall``) governs and
+        # keeps a reply that came while the loop was late; redis-py's read
+        # timeout would cancel it in the same turn.  It stays as a backstop.
+        kwargs["socket_timeout"] = 2 * timeout
     if topology == "cluster":
         kwargs.pop("host", None)
         kwargs.pop("port", None)
@@ -488,14 +527,58 @@ def _short_lived(loop: asyncio.AbstractEventLoop) -> bool:
 
 
 class _LoopClient:
-    """A long-lived event loop's async client, script and in-flight gate."""
+    """A long-lived event loop's async client and script, and its queue for connections.
 
-    __slots__ = ("client", "gate", "script")
+    At most :data:`ASYNC_CONNECTIONS` decisions are in flight; the rest wait
+    their turn in order.  A queued decision gives up when Redis has answered
+    nothing on this loop for ``timeout`` (a hung Redis: counted against the
+    breaker) or after :data:`QUEUE_WAIT` timeouts in all (a burst longer than
+    a live Redis can drain: not counted, Redis is not at fault).  So a burst
+    on a busy host, whose turns each take a scheduling delay, is not taken
+    for an outage, and a hung Redis still fails every queued decision within
+    the timeout.
+    """
+
+    __slots__ = ("client", "free", "progress", "script", "waiters")
 
     def __init__(self, client: Any) -> None:
         self.client = client
         self.script = client.register_script(GCRA_SCRIPT)
-        self.gate = asyncio.Semaphore(ASYNC_CONNECTIONS)
+        self.free = ASYNC_CONNECTIONS
+        self.waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        #: Loop time of the last reply from Redis (any decision on this loop).
+        self.progress = 0.0
+
+    async def acquire(self, timeout: float) -> None:
+        if self.free and not self.waiters:
+            self.free -= 1
+            return
+        loop = asyncio.get_running_loop()
+        turn: asyncio.Future[None] = loop.create_future()
+        self.waiters.append(turn)
+        start = since = loop.time()
+        try:
+            while not await _wait(turn, max(since, self.progress) + timeout - loop.time()):
+                if loop.time() - start >= QUEUE_WAIT * timeout:
+                    raise Unavailable("queue full")
+                if self.progress <= since:
+                    raise TimeoutError(f"no reply from Redis in {timeout} s while queued")
+                since = self.progress  # Redis answered meanwhile: keep the place
+        except BaseException:
+            if turn.done() and not turn.cancelled():
+                self.release()  # handed over as we gave up: pass it on
+            else:
+                turn.cancel()
+                self.waiters.remove(turn)
+            raise
+
+    def release(self) -> None:
+        while self.waiters:
+            turn = self.waiters.popleft()
+            if not turn.done():
+                turn.set_result(None)  # the connection passes straight to the next in line
+                return
+        self.free += 1
 
 
 class RedisBackend(Backend):
@@ -574,9 +657,7 @@ class RedisBackend(Backend):
             if entry is None:
                 client = build_client(self.alias, self.topology, self.timeout, is_async=True)
                 entry = self._loops[loop] = _LoopClient(client)
-            # The whole decision, the wait for a connection included, is
-            # bounded by the timeout.
-            reply = await asyncio.wait_for(self._acall(entry, keys, args), self.timeout)
+            reply = await self._acall(entry, keys, args)
         except Unavailable:
             raise
         except Exception as exc:
@@ -587,10 +668,26 @@ class RedisBackend(Backend):
     async def _acall(
         self, entry: _LoopClient, keys: Sequence[str], args: Sequence[str | int]
     ) -> Any:
-        async with entry.gate:
+        await entry.acquire(self.timeout)
+        try:
             if self.breaker.blocked():  # opened while we queued: do not try
                 raise Unavailable("breaker open")
-            return await entry.script(keys=keys, args=args, client=entry.client)
+            call = asyncio.ensure_future(entry.script(keys=keys, args=args, client=entry.client))
+            try:
+                answered = await _wait(call, self.timeout)
+            finally:
+                if not call.done():
+                    # redis-py drops the connection it was reading; wait for
+                    # that, so the next in line never finds it still taken.
+                    call.cancel()
+                    await asyncio.wait((call,))
+            if not answered:
+                raise TimeoutError(f"no reply from Redis in {self.timeout} s")
+            reply = call.result()
+            entry.progress = asyncio.get_running_loop().time()
+            return reply
+        finally:
+            entry.release()
 
     def close(self) -> None:
         pair, self._sync = self._sync, None
