@@ -384,7 +384,8 @@ class QueryStats(DBStats):
         self._closed = True
         if not self.report:
             return self.found
-        found = self.patterns()
+        # No shape can repeat more often than the scope ran queries.
+        found = self.patterns() if self.count >= self._threshold > 0 else []
         self.found = found
         if found:
             # A log handler or signal receiver that queries (Sentry building

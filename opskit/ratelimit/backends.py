@@ -38,6 +38,8 @@ from collections.abc import Sequence
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from ..throttle import Throttle
+
 __all__ = [
     "ASYNC_CONNECTIONS",
     "GCRA_SCRIPT",
@@ -597,7 +599,7 @@ class RedisBackend(Backend):
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClient] = (
             weakref.WeakKeyDictionary()
         )
-        self._loud_at: dict[str, float] = {}
+        self._loud = Throttle(max_keys=64)
 
     @property
     def topology(self) -> Topology:
@@ -617,15 +619,13 @@ class RedisBackend(Backend):
                     pair = self._sync = (client, client.register_script(GCRA_SCRIPT))
         return pair
 
-    def _loud(self, exc: BaseException) -> None:
+    def _misconfigured(self, exc: BaseException) -> None:
         """A wrong topology or client is an ERROR every minute, not a quiet fail-open."""
         kind = type(exc).__name__
         if not isinstance(exc, (AttributeError, TypeError)) and kind not in _MISCONFIGURED:
             return
-        now = time.monotonic()
-        if now < self._loud_at.get(kind, 0.0):
+        if not self._loud.due(kind, 60.0):
             return
-        self._loud_at[kind] = now + 60.0
         logger.error(
             "rate limiter backend %s is misconfigured (%s: %s); each limit fails open or "
             "closed as configured until it is fixed",
@@ -645,7 +645,7 @@ class RedisBackend(Backend):
             client, script = self._sync_pair()
             return _parse(script(keys=keys, args=args, client=client))
         except Exception as exc:
-            self._loud(exc)
+            self._misconfigured(exc)
             raise
 
     async def aevaluate(self, keys: Sequence[str], args: Sequence[str | int]) -> Reply:
@@ -661,7 +661,7 @@ class RedisBackend(Backend):
         except Unavailable:
             raise
         except Exception as exc:
-            self._loud(exc)
+            self._misconfigured(exc)
             raise
         return _parse(reply)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -22,6 +21,7 @@ from django.utils.functional import LazyObject, empty
 from .. import context
 from ..conf import RateLimitSettings, get_settings, on_reload
 from ..signals import ratelimit_decided, send
+from ..throttle import Throttle
 from .backends import Backend, Breaker, CacheBackend, RedisBackend, Unavailable
 from .keys import KeySpec, allow_listed, request_user, resolve_key
 from .rates import Rate, parse_rates
@@ -125,8 +125,7 @@ on_reload(_close_backend)
 
 # -- "a client became limited" log events, throttled per key -----------------
 
-_quiet_until: dict[str, float] = {}
-_MAX_QUIET = 10_000
+limited_log = Throttle(max_keys=10_000)
 
 
 def key_digest(ident: str) -> str:
@@ -140,14 +139,8 @@ def key_digest(ident: str) -> str:
 
 
 def _log_limited(decision: Decision, request: HttpRequest | None, key_type: str) -> None:
-    ident = f"{decision.scope}\0{decision.key}"
-    now = time.monotonic()
-    until = _quiet_until.get(ident)
-    if until is not None and now < until:
+    if not limited_log.due((decision.scope, decision.key), max(decision.retry_after, 1.0)):
         return
-    if len(_quiet_until) >= _MAX_QUIET:
-        _quiet_until.clear()
-    _quiet_until[ident] = now + max(decision.retry_after, 1.0)
     record = context.current()
     worst = max(decision.limits, key=lambda st: st.retry_after, default=None)
     digest = key_digest(decision.key or "")

@@ -11,32 +11,18 @@ event quota.
 
 from __future__ import annotations
 
-import threading
-import time
 from typing import Any
 
 from ..conf import get_settings
 from ..context import RequestRecord, queries_hidden
 from ..extensions import report_internal_error
 from ..signals import n_plus_one_detected, slow_request_detected
+from ..throttle import Throttle
 
 __all__ = ["connect", "disconnect", "on_n_plus_one", "on_slow_request"]
 
-_MAX_KEYS = 2048
-_last_sent: dict[tuple[str, ...], float] = {}
-_lock = threading.Lock()
-
-
-def _due(key: tuple[str, ...], interval: float) -> bool:
-    now = time.monotonic()
-    with _lock:
-        last = _last_sent.get(key)
-        if last is not None and now - last < interval:
-            return False
-        if len(_last_sent) >= _MAX_KEYS:
-            _last_sent.clear()
-        _last_sent[key] = now
-        return True
+#: Reports sent, by pattern: at most one per ``REPORT_INTERVAL`` each.
+sent = Throttle(max_keys=2048)
 
 
 def _capture(
@@ -78,7 +64,7 @@ def on_slow_request(
         return
     route = record.route or record.path
     key = ("slow", record.method, route)
-    if not _due(key, s.REPORT_INTERVAL):
+    if not sent.due(key, s.REPORT_INTERVAL):
         return
     _capture(
         f"Slow request: {record.method} {route}",
@@ -112,7 +98,7 @@ def on_n_plus_one(
         return
     route = _route(record)
     key = ("n+1", alias, fingerprint, route)
-    if not _due(key, s.REPORT_INTERVAL):
+    if not sent.due(key, s.REPORT_INTERVAL):
         return
     where = call_site or route
     _capture(
@@ -146,5 +132,4 @@ def connect() -> None:
 def disconnect() -> None:
     slow_request_detected.disconnect(dispatch_uid="opskit.sentry.slow_request")
     n_plus_one_detected.disconnect(dispatch_uid="opskit.sentry.n_plus_one")
-    with _lock:
-        _last_sent.clear()
+    sent.clear()

@@ -41,6 +41,7 @@ CORE = frozenset(
         "propagation",
         "redact",
         "signals",
+        "throttle",
     }
 )
 #: Modules whose third-party dependency reads Django settings when imported

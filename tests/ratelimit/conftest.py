@@ -41,7 +41,7 @@ def rl_prefix(settings: Any) -> Iterator[str]:
     """A key prefix of our own per test; its keys are deleted afterwards."""
     prefix = f"opskit-test-{os.getpid()}-{uuid.uuid4().hex[:8]}:rl"
     settings.OPSKIT = rl_settings(KEY_PREFIX=prefix)
-    core._quiet_until.clear()
+    core.limited_log.clear()
     yield prefix
     r = get_redis_connection("redis")
     keys = list(r.scan_iter(match=prefix + ":*", count=1000))
