@@ -49,6 +49,7 @@ __all__ = [
     "client_of",
     "loopback",
     "mask_address",
+    "networks",
     "parse_networks",
     "proven_in",
     "resolve_client",
@@ -82,14 +83,27 @@ def parse_networks(cidrs: Iterable[str]) -> tuple[Network, ...]:
     return tuple(ipaddress.ip_network(c.strip(), strict=False) for c in cidrs)
 
 
-def _networks(cidrs: Iterable[str]) -> list[Network]:
+def networks(cidrs: Iterable[str], *, grant: bool = True) -> tuple[Network, ...]:
+    """The ranges of a settings list, parsed once per distinct list.
+
+    Each capability's system check reports an invalid range; until it is
+    fixed, a list that *grants* something (``/metrics``, ``Server-Timing``,
+    rate-limit exemptions) grants nothing (``grant=True``), and a list that
+    *guards* keeps its valid ranges (``grant=False``).
+    """
+    return _parsed(tuple(cidrs), grant)
+
+
+@lru_cache(maxsize=64)
+def _parsed(cidrs: tuple[str, ...], grant: bool) -> tuple[Network, ...]:
     nets: list[Network] = []
     for cidr in cidrs:
         try:
             nets.extend(parse_networks([cidr]))
-        except ValueError:
-            continue  # reported by the capability's own system check
-    return nets
+        except (ValueError, TypeError, AttributeError):
+            if grant:
+                return ()
+    return tuple(nets)
 
 
 class _Trust(NamedTuple):
@@ -102,11 +116,8 @@ class _Trust(NamedTuple):
 @lru_cache(maxsize=1)
 def _trust() -> _Trust:
     s = get_settings()
-    try:
-        nets = parse_networks(s.TRUSTED_PROXIES)
-    except ValueError:
-        nets = ()  # reported by system check opskit.E003; trust nothing
-    guarded = _networks(
+    nets = networks(s.TRUSTED_PROXIES)  # one invalid range (E003): trust nothing
+    guarded = networks(
         [
             "127.0.0.0/8",
             "::1/128",

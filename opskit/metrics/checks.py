@@ -62,7 +62,7 @@ def check_metrics(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             out.append(
                 Error(
                     f"OPSKIT METRICS.ALLOWED_IPS has an invalid CIDR range: {exc}.",
-                    hint="Use ranges such as '10.0.0.0/8'; the bad entry is ignored.",
+                    hint="Use ranges such as '10.0.0.0/8'; until then no address is allowed by range.",
                     id="opskit.E203",
                 )
             )

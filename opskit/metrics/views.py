@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import glob
 import os
-from functools import lru_cache
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
@@ -24,31 +23,17 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from ..client import Network, bearer_token_matches, parse_networks, proven_in
-from ..conf import get_settings, on_reload
+from ..client import bearer_token_matches, networks, proven_in
+from ..conf import get_settings
 from ..extensions import report_internal_error
 from .definitions import get_metrics, is_multiprocess
 
 __all__ = ["is_allowed", "metrics_view", "scrape_registry"]
 
 
-@lru_cache(maxsize=1)
-def _allowed_networks() -> tuple[Network, ...]:
-    nets: list[Network] = []
-    for cidr in get_settings().METRICS.ALLOWED_IPS:
-        try:
-            nets.extend(parse_networks([cidr]))
-        except ValueError:
-            continue  # reported by system check opskit.E203
-    return tuple(nets)
-
-
-on_reload(_allowed_networks.cache_clear)
-
-
 def is_allowed(request: HttpRequest) -> bool:
     """Whether this request may read the metrics (address or token)."""
-    if proven_in(request, _allowed_networks()):
+    if proven_in(request, networks(get_settings().METRICS.ALLOWED_IPS)):
         return True
     return bearer_token_matches(request, get_settings().METRICS.BEARER_TOKEN)
 

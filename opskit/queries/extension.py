@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from ..client import Network, parse_networks, proven_in
-from ..conf import get_settings, on_reload
+from ..client import networks, proven_in
+from ..conf import get_settings
 from ..extensions import Extension
 from . import eager
 from .scope import new_request_stats
@@ -21,17 +20,6 @@ __all__ = ["QueriesExtension", "server_timing"]
 
 #: Where a request's eager-load tracking rides on the record.
 EAGER_KEY = "queries.eager"
-
-
-@lru_cache(maxsize=1)
-def _timing_networks() -> tuple[Network, ...]:
-    try:
-        return parse_networks(get_settings().QUERIES.SERVER_TIMING_IPS)
-    except ValueError:
-        return ()  # reported by opskit.E401; nobody gets the header
-
-
-on_reload(_timing_networks.cache_clear)
 
 
 def server_timing(record: RequestRecord) -> str:
@@ -61,7 +49,9 @@ class QueriesExtension(Extension):
     def process_response(
         self, record: RequestRecord, request: HttpRequest, response: HttpResponseBase
     ) -> None:
-        if not self.server_timing or not proven_in(record, _timing_networks()):
+        if not self.server_timing or not proven_in(
+            record, networks(get_settings().QUERIES.SERVER_TIMING_IPS)
+        ):
             return
         value = server_timing(record)
         existing = response.get("Server-Timing")

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache
 from typing import Any
 
 from django.core.exceptions import SynchronousOnlyOperation
 from django.http import HttpRequest
 from django.utils.module_loading import import_string
 
-from ..client import client_address, mask_address, parse_networks, proven_in
-from ..conf import get_settings, on_reload
+from ..client import client_address, mask_address, networks, proven_in
+from ..conf import get_settings
 
 __all__ = ["KeyFunc", "KeySpec", "allow_listed", "client_ip", "request_user", "resolve_key"]
 
@@ -116,17 +115,6 @@ def resolve_key(spec: KeySpec) -> KeyFunc:
     )
 
 
-@lru_cache(maxsize=1)
-def _allow_list() -> tuple[Any, ...]:
-    try:
-        return parse_networks(get_settings().RATELIMIT.ALLOW_LIST)
-    except ValueError:
-        return ()  # reported by system check opskit.E303
-
-
-on_reload(_allow_list.cache_clear)
-
-
 def allow_listed(request: HttpRequest) -> bool:
     """Exempt only an address the peer chain proves (never an unresolved header)."""
-    return proven_in(request, _allow_list())
+    return proven_in(request, networks(get_settings().RATELIMIT.ALLOW_LIST))

@@ -391,3 +391,21 @@ def test_rate_limit_exemption_and_bucket_need_the_chain() -> None:
         request = rf.get("/", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR=header)
         assert not allow_listed(request), header
         assert client_ip(request) != "127.0.0.1", header
+
+
+def test_networks_parsed_once_per_list_and_failing_closed() -> None:
+    """One parser for every settings list of ranges (metrics, Server-Timing,
+    rate-limit exemptions, trusted proxies)."""
+    import ipaddress
+
+    from opskit.client import networks
+
+    first = networks(["10.0.0.0/8", "::1"])
+    assert first == (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("::1/128"))
+    assert networks(["10.0.0.0/8", "::1"]) is first  # parsed once, whatever list holds it
+    # A list that grants access grants nothing while one range is invalid
+    # (its system check says which); a list that guards keeps the valid ones.
+    assert networks(["10.0.0.0/8", "10.0.0.0/33"]) == ()
+    assert networks(["10.0.0.0/8", "10.0.0.0/33"], grant=False) == (
+        ipaddress.ip_network("10.0.0.0/8"),
+    )
