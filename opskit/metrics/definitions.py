@@ -296,6 +296,7 @@ class Metrics:
         self.tasks = _Bounded(get_settings().TASKS.MAX_TASK_NAMES, OTHER, "task")
         self._request_children: dict[tuple[Any, ...], Any] = {}
         self._alias_children: dict[str, tuple[Any, Any]] = {}
+        self._task_children: dict[Any, _TaskChildren] = {}
         self._lock = threading.Lock()
         self.collectors: list[Collector] = [
             self.request_duration,
@@ -367,6 +368,43 @@ class Metrics:
                 self._request_children[key] = child
         return child
 
+    def task_started(self, name: Any, queue_wait: float | None) -> None:
+        """A task run began: one gauge step, and its time in the queue."""
+        c = self._task(name)
+        c.active.inc()
+        if queue_wait is not None:
+            c.queue_wait.observe(queue_wait)
+
+    def task_finished(self, name: Any, state: str, duration: float, counted: bool) -> None:
+        """A task run ended (``counted``: its start stepped the gauge)."""
+        c = self._task(name)
+        duration_child = c.duration.get(state)
+        if duration_child is None:
+            duration_child = c.duration[state] = self.task_duration.labels(c.label, state)
+        duration_child.observe(duration)
+        if counted:
+            c.active.dec()
+        if state == "failed":
+            c.failures.inc()
+        elif state == "retried":
+            c.retries.inc()
+
+    def _task(self, name: Any) -> _TaskChildren:
+        c = self._task_children.get(name)
+        if c is None:
+            label = self.task_label(name)
+            c = _TaskChildren(
+                label,
+                self.tasks_active.labels(label),
+                self.task_queue_wait.labels(label),
+                self.task_failures.labels(label),
+                self.task_retries.labels(label),
+            )
+            with self._lock:
+                if len(self._task_children) < MAX_CACHED_CHILDREN:
+                    self._task_children[name] = c
+        return c
+
     def route_label(self, route: str) -> str:
         if route == UNMATCHED_ROUTE:
             return route
@@ -402,6 +440,21 @@ class Metrics:
 
     def check_label(self, check: Any) -> str:
         return self.checks(str(check) if check else OTHER)
+
+
+class _TaskChildren:
+    """One task's labelled metric children, looked up once per task name."""
+
+    __slots__ = ("active", "duration", "failures", "label", "queue_wait", "retries")
+
+    def __init__(self, label: str, active: Any, queue_wait: Any, failures: Any, retries: Any):
+        self.label = label
+        self.active = active
+        self.queue_wait = queue_wait
+        self.failures = failures
+        self.retries = retries
+        #: Duration children by state (a bounded set: ``TASK_STATES``).
+        self.duration: dict[str, Any] = {}
 
 
 def _same_kind(a: object, b: object) -> bool:

@@ -41,11 +41,8 @@ def on_task_started(sender: Any, **kwargs: Any) -> None:
         found = _task(kwargs)
         if found is not None:
             _, info, m = found
-            task = info["metrics_label"] = m.task_label(info.get("name"))
-            m.tasks_active.labels(task).inc()
-            wait = info.get("queue_wait")
-            if wait is not None:
-                m.task_queue_wait.labels(task).observe(wait)
+            m.task_started(info.get("name"), info.get("queue_wait"))
+            info["metrics_counted"] = True
     except Exception as exc:
         report_internal_error("metrics task_started", exc)
 
@@ -56,17 +53,10 @@ def on_task_finished(sender: Any, **kwargs: Any) -> None:
         if found is None:
             return
         record, info, m = found
-        task = info.get("metrics_label") or m.task_label(info.get("name"))
         state = str(kwargs.get("state"))
         if state not in TASK_STATES:
             state = "failed"
-        m.task_duration.labels(task, state).observe(record.duration)
-        if "metrics_label" in info:
-            m.tasks_active.labels(task).dec()
-        if state == "failed":
-            m.task_failures.labels(task).inc()
-        elif state == "retried":
-            m.task_retries.labels(task).inc()
+        m.task_finished(info.get("name"), state, record.duration, "metrics_counted" in info)
     except Exception as exc:
         report_internal_error("metrics task_finished", exc)
 

@@ -558,10 +558,14 @@ class _LoopClient:
         loop = asyncio.get_running_loop()
         turn: asyncio.Future[None] = loop.create_future()
         self.waiters.append(turn)
-        start = since = loop.time()
+        since = loop.time()
+        cap = since + QUEUE_WAIT * timeout
         try:
-            while not await _wait(turn, max(since, self.progress) + timeout - loop.time()):
-                if loop.time() - start >= QUEUE_WAIT * timeout:
+            while True:
+                end = max(since, self.progress) + timeout
+                if await _wait(turn, min(end, cap) - loop.time()):
+                    return
+                if end >= cap:
                     raise Unavailable("queue full")
                 if self.progress <= since:
                     raise TimeoutError(f"no reply from Redis in {timeout} s while queued")

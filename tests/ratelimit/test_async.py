@@ -8,7 +8,9 @@ request.  These tests count the connections Redis itself reports.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +20,7 @@ import pytest
 from asgiref.sync import async_to_sync
 
 from opskit.ratelimit import Limiter
-from opskit.ratelimit.backends import ASYNC_CONNECTIONS
+from opskit.ratelimit.backends import ASYNC_CONNECTIONS, QUEUE_WAIT
 from opskit.ratelimit.core import get_backend
 
 from .conftest import PrivateRedis, rl_settings
@@ -90,3 +92,90 @@ async def test_callers_own_timeout_is_not_a_backend_failure(private: PrivateRedi
     first = (await limiter.adecide("k")).limits[0].remaining
     second = (await limiter.adecide("k")).limits[0].remaining
     assert first in (97, 98) and second == first - 1
+
+
+class SlowReplies:
+    """A TCP proxy to Redis that hands each reply over ``delay`` seconds late.
+
+    A live Redis on a slow path: every turn of a loop's 2 connections takes
+    the delay, whatever the machine's load does to Redis itself.
+    """
+
+    def __init__(self, port: int, delay: float) -> None:
+        self.target, self.delay = port, delay
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.sock.getsockname()[1])
+        self.conns: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+            self.conns += [client, upstream]
+            threading.Thread(target=self._pump, args=(client, upstream, 0.0), daemon=True).start()
+            threading.Thread(
+                target=self._pump, args=(upstream, client, self.delay), daemon=True
+            ).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, delay: float) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                time.sleep(delay)
+                dst.sendall(data)
+
+    def close(self) -> None:
+        for s in [self.sock, *self.conns]:
+            with contextlib.suppress(OSError):
+                s.close()
+
+
+async def test_a_burst_behind_a_slow_live_redis_is_counted(
+    private: PrivateRedis, settings: Any, rl_prefix: str
+) -> None:
+    """A burst queues for the loop's 2 connections; a slow but live Redis is no outage.
+
+    Each reply comes 50 ms late, so 60 decisions take 30 turns: most of them
+    are queued past the timeout, and are still made and counted while
+    Redis keeps answering.  Any queued past ``QUEUE_WAIT`` timeouts (a
+    loaded machine) give up as ``queue full``, uncounted and not held
+    against Redis.  Before, the deadline counted the queue: those decisions
+    timed out and opened the breaker.
+    """
+    timeout = 0.5
+    proxy = SlowReplies(private.port, 0.05)
+    caches = dict(settings.CACHES)
+    caches["rlslow"] = {**caches["rlprivate"], "LOCATION": f"redis://127.0.0.1:{proxy.port}/0"}
+    settings.CACHES = caches
+    settings.OPSKIT = rl_settings(
+        KEY_PREFIX=rl_prefix, CACHE="rlslow", SOCKET_TIMEOUT=timeout, BREAKER_THRESHOLD=3
+    )
+    try:
+        limiter = Limiter("1000/h", scope="burst")
+        assert (await limiter.adecide("k")).outcome == "allowed"  # connected
+        t0 = time.perf_counter()
+
+        async def timed() -> tuple[Any, float]:
+            d = await limiter.adecide("k")
+            return d, time.perf_counter() - t0
+
+        burst = await asyncio.gather(*(timed() for _ in range(60)))
+        made = [(d, t) for d, t in burst if d.outcome == "allowed"]
+        assert {(d.outcome, d.error) for d, _ in burst} <= {
+            ("allowed", None),
+            ("error", "queue full"),
+        }
+        # Counted once each, and only those made.
+        assert sorted(d.limits[0].remaining for d, _ in made) == list(range(999 - len(made), 999))
+        assert max(t for _, t in made) > timeout  # made after queueing past the timeout
+        # The queue's cap, then the call's timeout; each may move once when
+        # this (busy) process reached it late.
+        assert max(t for _, t in burst) < (QUEUE_WAIT + 3) * timeout + 0.5
+        assert not get_backend().breaker.failures
+        assert _clients(private) <= ASYNC_CONNECTIONS + 1  # the cache alias's own, at most
+    finally:
+        await get_backend().aclose()
+        proxy.close()
