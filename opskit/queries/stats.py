@@ -6,25 +6,26 @@ subclass with private slots), so every reader sees ``count``, ``duration``,
 richer state next to them: one :class:`Entry` per fingerprint (at most
 ``MAX_FINGERPRINTS``; further shapes are only counted) and the slowest query.
 Memory is therefore bounded whatever the number of queries.
+
+This module accumulates; what is logged and signalled, and the settings that
+decide it, are the shared :class:`~.report.QueryReporter`'s.
 """
 
 from __future__ import annotations
 
-import logging
 import sys
 from types import CodeType, FrameType
 from typing import Any
 
-from .. import context, signals
-from ..conf import QueriesSettings, get_settings
+from .. import context
+from ..conf import QueriesSettings
 from ..context import DBStats, RequestRecord
 from . import fingerprints as fp_mod
-from .callsite import CallSite, call_site, format_site, in_error_reporter, site_matches
+from .callsite import CallSite, call_site, in_error_reporter
 from .fingerprints import Fingerprint
+from .report import NPlusOne, reporter_for
 
 __all__ = ["Entry", "ErrorPathStats", "NPlusOne", "QueryStats"]
-
-logger = logging.getLogger("opskit.queries")
 
 
 _NEVER = sys.maxsize
@@ -83,49 +84,27 @@ def _in_bulk_call() -> bool:
     return False
 
 
-class NPlusOne:
-    """A reported (or, for the test helpers, found) repeat pattern."""
-
-    __slots__ = ("alias", "call_site", "count", "duration", "fingerprint", "sql")
-
-    def __init__(self, entry: Entry) -> None:
-        self.alias = entry.alias
-        self.fingerprint = entry.fp.key
-        self.count = entry.repeats
-        self.duration = entry.duration
-        self.sql = entry.fp.sample
-        self.call_site = format_site(entry.site)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__slots__}
-
-    def __repr__(self) -> str:
-        return f"<NPlusOne {self.count}x {self.fingerprint} at {self.call_site}>"
-
-
 class QueryStats(DBStats):
     """The statistics of one request or monitored scope.
 
     ``report`` scopes log slow queries and N+1 patterns; test-helper scopes
     (``report=False``) only collect.  ``observers`` are enclosing scopes that
     also receive every query (a test helper around a test-client request).
+    What is reported, and how, is the shared :class:`~.report.QueryReporter`'s,
+    built once per settings load: a scope per request or task costs a
+    reference and a few assignments, not a reading of the settings.
     """
 
     __slots__ = (
-        "_allow_keys",
-        "_allow_sites",
         "_capture_first",
         "_check_at",
         "_closed",
         "_entries",
-        "_min_ms",
-        "_min_share",
         "_n_entries",
         "_no_purge",
-        "_slow_limit",
+        "_reporter",
         "_slow_logged",
         "_slow_s",
-        "_suppress_pagination",
         "_threshold",
         "_track",
         "dropped",
@@ -151,7 +130,8 @@ class QueryStats(DBStats):
         name: str | None = None,
     ) -> None:
         super().__init__()
-        s = settings if settings is not None else get_settings().QUERIES
+        reporter = self._reporter = reporter_for(settings)
+        s = reporter.settings
         self.record = record
         self.name = name
         self.report = report
@@ -162,13 +142,9 @@ class QueryStats(DBStats):
         self._track = self._threshold > 0 or capture_first
         self._check_at = self._threshold if self._threshold > 0 else _NEVER
         self._capture_first = capture_first
-        self._slow_s = s.SLOW_QUERY_MS / 1000.0 if s.SLOW_QUERY_MS is not None else float("inf")
-        self._slow_limit = s.SLOW_QUERY_LOG_LIMIT
+        # A copy: the hot path compares it on every query, one lookup only.
+        self._slow_s = reporter.slow_s
         self._slow_logged = 0
-        self._min_ms = s.N_PLUS_ONE_MIN_MS
-        self._min_share = s.N_PLUS_ONE_MIN_SHARE
-        self._suppress_pagination = s.SUPPRESS_PAGINATION
-        self._allow_keys, self._allow_sites = _allow(s)
         self.max_fingerprints = max(1, s.MAX_FINGERPRINTS)
         self._entries: dict[str, dict[str, Entry]] = {}
         self._n_entries = 0
@@ -284,55 +260,18 @@ class QueryStats(DBStats):
             self._no_purge = True
         return freed > 0
 
-    # -- reporting ---------------------------------------------------------
+    # -- reporting (the reporter logs and signals; the counts are this scope's)
 
     def _slow_query(self, sql: str, fp: Fingerprint | None, duration: float, alias: str) -> None:
         if in_error_reporter(2):
             return
         self.slow_queries += 1
-        if not self.report:
-            return
-        if fp is None:
-            fp = fp_mod.fingerprint(sql)
-        site = format_site(call_site())
-        with context.queries_hidden():
-            self._report_slow(sql, fp, duration, alias, site)
-
-    def _report_slow(
-        self, sql: str, fp: Fingerprint, duration: float, alias: str, site: str | None
-    ) -> None:
-        record = self.record
-        if self._slow_logged < self._slow_limit:
+        if self.report and self._reporter.slow_query(
+            self.record, sql, fp, duration, alias, self._slow_logged
+        ):
             self._slow_logged += 1
-            try:
-                logger.warning(
-                    "slow query %.1f ms on %s at %s: %s",
-                    duration * 1000.0,
-                    alias,
-                    site,
-                    fp.sample,
-                    extra={
-                        "event": "slow_query",
-                        "fingerprint": fp.key,
-                        "sql": fp.sample,
-                        "duration_ms": round(duration * 1000.0, 3),
-                        "alias": alias,
-                        "call_site": site,
-                        "request_id": record.request_id if record is not None else None,
-                        "route": _route(record),
-                    },
-                )
-            except Exception:  # a broken handler never breaks the query
-                pass
-        _send(
-            signals.slow_query,
-            alias=alias,
-            duration=duration,
-            fingerprint=fp.key,
-            sql=fp.sample,
-            call_site=site,
-            record=record,
-        )
+
+    # -- reading ---------------------------------------------------------
 
     def repeats(self, threshold: int | None = None) -> list[Entry]:
         """Entries repeated at least ``threshold`` times, most frequent first."""
@@ -355,27 +294,12 @@ class QueryStats(DBStats):
         return out
 
     def is_allowed(self, entry: Entry) -> bool:
-        if entry.fp.key in self._allow_keys:
-            return True
-        return any(site_matches(entry.site, a) for a in self._allow_sites)
+        """Is the entry's fingerprint or call site on the ALLOW list?"""
+        return self._reporter.is_allowed(entry)
 
     def patterns(self, threshold: int | None = None, *, gate: bool = True) -> list[NPlusOne]:
         """The N+1 patterns of this scope (allow list, pagination and gate applied)."""
-        out = []
-        for entry in self.repeats(threshold):
-            if self._suppress_pagination and entry.fp.pagination:
-                continue
-            if self.is_allowed(entry):
-                continue
-            if gate:
-                if entry.duration * 1000.0 < self._min_ms:
-                    continue
-                if self._min_share > 0 and (
-                    self.duration <= 0 or entry.duration / self.duration < self._min_share
-                ):
-                    continue
-            out.append(NPlusOne(entry))
-        return out
+        return self._reporter.patterns(self.repeats(threshold), self.duration, gate)
 
     def close(self) -> list[NPlusOne]:
         """End of the scope: report each N+1 pattern once (idempotent)."""
@@ -388,48 +312,8 @@ class QueryStats(DBStats):
         found = self.patterns() if self.count >= self._threshold > 0 else []
         self.found = found
         if found:
-            # A log handler or signal receiver that queries (Sentry building
-            # its event) is not the application's work.
-            with context.queries_hidden():
-                self._report(found)
+            self._reporter.n_plus_one(self, self.record, found)
         return found
-
-    def _report(self, found: list[NPlusOne]) -> None:
-        record = self.record
-        for item in found:
-            self.n_plus_one += 1
-            try:
-                logger.warning(
-                    "N+1 queries: %d x %s at %s (%.1f ms): %s",
-                    item.count,
-                    item.fingerprint,
-                    item.call_site,
-                    item.duration * 1000.0,
-                    item.sql,
-                    extra={
-                        "event": "n_plus_one",
-                        "fingerprint": item.fingerprint,
-                        "count": item.count,
-                        "duration_ms": round(item.duration * 1000.0, 3),
-                        "sql": item.sql,
-                        "alias": item.alias,
-                        "call_site": item.call_site,
-                        "request_id": record.request_id if record is not None else None,
-                        "route": _route(record),
-                    },
-                )
-            except Exception:
-                pass
-            _send(
-                signals.n_plus_one_detected,
-                alias=item.alias,
-                fingerprint=item.fingerprint,
-                count=item.count,
-                duration=item.duration,
-                sql=item.sql,
-                call_site=item.call_site,
-                record=record,
-            )
 
     def slowest_query(self) -> dict[str, Any] | None:
         """``{fingerprint, sql, duration_ms, alias}`` of the slowest query."""
@@ -483,30 +367,3 @@ def on_request_exception(sender: Any, **kwargs: Any) -> None:
     stats = record.db if record is not None else None
     if stats is not None and stats.__class__ is QueryStats:
         stats.__class__ = ErrorPathStats
-
-
-_allow_cache: dict[int, tuple[QueriesSettings, frozenset[str], tuple[str, ...]]] = {}
-
-
-def _allow(s: QueriesSettings) -> tuple[frozenset[str], tuple[str, ...]]:
-    """The parsed ALLOW list, once per settings object (not per request)."""
-    hit = _allow_cache.get(id(s))
-    if hit is not None and hit[0] is s:
-        return hit[1], hit[2]
-    entries = [a.strip() for a in s.ALLOW if a and a.strip() and not a.strip().startswith(":")]
-    keys = frozenset(a.lower() for a in entries)
-    sites = tuple(entries)
-    if len(_allow_cache) > 8:
-        _allow_cache.clear()
-    _allow_cache[id(s)] = (s, keys, sites)
-    return keys, sites
-
-
-def _route(record: RequestRecord | None) -> str | None:
-    if record is None:
-        return None
-    return record.route or record.view or record.path or None
-
-
-def _send(signal: Any, **kwargs: Any) -> None:
-    signals.send(signal, QueryStats, **kwargs)
