@@ -18,10 +18,12 @@ from __future__ import annotations
 from ..capability import Capability
 from .core import Decision, Limiter, LimitState, adecide, decide
 from .decorators import RateLimitMixin, ratelimit
+from .options import LimitOptions
 from .rates import Rate, parse_rates
 
 __all__ = [
     "Decision",
+    "LimitOptions",
     "LimitState",
     "Limiter",
     "Rate",

@@ -24,6 +24,7 @@ from ..signals import ratelimit_decided, send
 from ..throttle import Throttle
 from .backends import Backend, Breaker, CacheBackend, RedisBackend, Unavailable
 from .keys import KeySpec, allow_listed, request_user, resolve_key
+from .options import DEFAULTS, ExemptFunc, LimitOptions
 from .rates import Rate, parse_rates
 
 __all__ = [
@@ -41,8 +42,6 @@ logger = logging.getLogger("opskit.ratelimit")
 #: ``(where, rate, key)`` for every rate declared on a view, mixin or
 #: throttle, filled when they are defined; system checks validate it.
 DECLARED: list[tuple[str, Any, Any]] = []
-
-ExemptFunc = Callable[[HttpRequest], bool]
 
 
 @dataclass(slots=True)
@@ -204,48 +203,42 @@ def _burst_list(burst: int | Sequence[int] | None, rates: tuple[Rate, ...]) -> l
 class Limiter:
     """The compiled form of one ``@ratelimit(...)`` / mixin / throttle."""
 
-    def __init__(
-        self,
-        rate: str,
-        *,
-        key: KeySpec = "user_or_ip",
-        scope: str = "default",
-        methods: Sequence[str] | None = None,
-        cost: int = 1,
-        burst: int | Sequence[int] | None = None,
-        strict: bool = False,
-        fail_open: bool | None = None,
-        shadow: bool | None = None,
-        exempt: ExemptFunc | str | None = None,
-        exempt_staff: bool | None = None,
-        block: bool = True,
-    ) -> None:
+    def __init__(self, rate: str, options: LimitOptions | None = None, **kwargs: Any) -> None:
+        """``Limiter(rate, key=..., scope=...)``: the options by keyword, as
+        :class:`LimitOptions` names them (an unknown one raises ``TypeError``);
+        or ``Limiter(rate, options)`` with them built already.
+        """
+        if options is None:
+            options = LimitOptions(**kwargs)
+        elif kwargs:
+            raise TypeError("Limiter() takes a LimitOptions or keyword options, not both")
+        self.options = options
         self.rates = parse_rates(rate)
         self.rate = rate
+        key = options.key
         self.key_func = resolve_key(key)
         self.key_spec = key
         #: What the key is, for logs (the key itself is never logged).
         self.key_type = (
             key if isinstance(key, str) else getattr(key, "__qualname__", type(key).__name__)
         )
-        if not isinstance(scope, str) or not scope:
-            raise ValueError("scope must be a non-empty string")
-        self.scope = scope
+        # Plain attributes: most are read on every decision.
+        self.scope = options.scope
+        methods = options.methods
         self.methods = None if methods is None else frozenset(m.upper() for m in _as_list(methods))
-        if not isinstance(cost, int) or cost < 0:
-            raise ValueError("cost must be a non-negative integer")
-        self.cost = cost
-        self.strict = strict
-        self.fail_open = fail_open
-        self.shadow = shadow
+        self.cost = cost = options.cost
+        self.strict = strict = options.strict
+        self.fail_open = options.fail_open
+        self.shadow = options.shadow
+        exempt = options.exempt
         if isinstance(exempt, str):
             from django.utils.module_loading import import_string
 
             exempt = import_string(exempt)
         self.exempt: ExemptFunc | None = exempt  # type: ignore[assignment]
-        self.exempt_staff = exempt_staff
-        self.block = block
-        bursts = _burst_list(burst, self.rates)
+        self.exempt_staff = options.exempt_staff
+        self.block = options.block
+        bursts = _burst_list(options.burst, self.rates)
         self._suffixes: list[str] = []
         self._args: list[str | int] = [str(cost)]
         for r, b in zip(self.rates, bursts, strict=True):
@@ -296,14 +289,17 @@ class Limiter:
             ident: str = request_or_key
         else:
             if self._exempt(request_or_key, s):
-                return s, None, Decision(True, False, "exempt", self.scope, None)
+                return s, None, self._exempted(None)
             key = self.key_func(request_or_key)
             if key is None:
-                return s, None, Decision(True, False, "exempt", self.scope, None)
+                return s, None, self._exempted(None)
             ident = str(key)
         if not s.ENABLED:
-            return s, ident, Decision(True, False, "exempt", self.scope, ident)
+            return s, ident, self._exempted(ident)
         return s, ident, None
+
+    def _exempted(self, ident: str | None) -> Decision:
+        return Decision(allowed=True, limited=False, outcome="exempt", scope=self.scope, key=ident)
 
     def _finish(self, s: RateLimitSettings, ident: str, reply: list[int]) -> Decision:
         limits = []
@@ -318,11 +314,22 @@ class Limiter:
         at = reply[1] / 1e6
         states = tuple(limits)
         if reply[0]:
-            return Decision(True, False, "allowed", self.scope, ident, states, 0.0, fail_open, at)
-        shadow = s.SHADOW if self.shadow is None else self.shadow
-        if shadow:
-            return Decision(True, True, "shadow", self.scope, ident, states, retry, fail_open, at)
-        return Decision(False, True, "limited", self.scope, ident, states, retry, fail_open, at)
+            allowed, limited, outcome, retry = True, False, "allowed", 0.0
+        elif s.SHADOW if self.shadow is None else self.shadow:
+            allowed, limited, outcome = True, True, "shadow"
+        else:
+            allowed, limited, outcome = False, True, "limited"
+        return Decision(
+            allowed=allowed,
+            limited=limited,
+            outcome=outcome,
+            scope=self.scope,
+            key=ident,
+            limits=states,
+            retry_after=retry,
+            fail_open=fail_open,
+            at=at,
+        )
 
     def _failed(
         self, s: RateLimitSettings, ident: str, backend: Backend, exc: Unavailable
@@ -330,7 +337,14 @@ class Limiter:
         fail_open = s.FAIL_OPEN if self.fail_open is None else self.fail_open
         retry = max(backend.breaker.remaining(), 1.0)
         return Decision(
-            fail_open, False, "error", self.scope, ident, (), retry, fail_open, 0.0, str(exc)
+            allowed=fail_open,
+            limited=False,
+            outcome="error",
+            scope=self.scope,
+            key=ident,
+            retry_after=retry,
+            fail_open=fail_open,
+            error=str(exc),
         )
 
     # -- sync and async entry points -----------------------------------------
@@ -397,20 +411,18 @@ def _as_list(methods: Sequence[str] | str) -> list[str]:
     return list(methods)
 
 
-_limiters: dict[tuple[Any, ...], Limiter] = {}
-_DECIDE_OPTIONS = ("key", "scope", "cost", "burst", "strict", "fail_open", "shadow")
-
-
-def class_limiter(cls: type[Any], **options: Any) -> Limiter:
+def class_limiter(
+    cls: type[Any], extend: Callable[[LimitOptions], LimitOptions] | None = None
+) -> Limiter:
     """The limiter a class declares (``RateLimitMixin``, the DRF throttle), built once.
 
-    Reads the attributes both share; ``options`` adds the class's own.  The
-    limiter is kept on the class itself, so a subclass declares its own.
+    Reads the options both declare as class attributes; ``extend`` adds the
+    class's own.  The limiter is kept on the class itself, so a subclass
+    declares its own.
     """
     limiter: Limiter | None = cls.__dict__.get("_opskit_limiter")
     if limiter is None:
-        limiter = Limiter(
-            cls.rate,
+        options = LimitOptions(
             key=cls.key,
             scope=cls.scope or f"{cls.__module__}.{cls.__qualname__}",
             cost=cls.cost,
@@ -418,69 +430,70 @@ def class_limiter(cls: type[Any], **options: Any) -> Limiter:
             fail_open=cls.fail_open,
             shadow=cls.shadow,
             exempt_staff=cls.exempt_staff,
-            **options,
         )
+        limiter = Limiter(cls.rate, options if extend is None else extend(options))
         cls._opskit_limiter = limiter
     return limiter
 
 
-def _limiter(rate: str, *options: Any) -> Limiter:
-    """The limiter of :func:`decide`/:func:`adecide` for these arguments, built once.
-
-    ``options`` are their keyword arguments in ``_DECIDE_OPTIONS`` order.
-    """
-    cache_key = (rate, *(_hashable(v) for v in options))
-    limiter = _limiters.get(cache_key)
-    if limiter is None:
-        limiter = Limiter(rate, **dict(zip(_DECIDE_OPTIONS, options, strict=True)))
-        if len(_limiters) > 1024:
-            _limiters.clear()
-        _limiters[cache_key] = limiter
-    return limiter
-
-
-def _hashable(value: Any) -> Any:
-    if isinstance(value, list):
-        return tuple(value)
-    return value
+@lru_cache(maxsize=1024)
+def _limiter(rate: str, options: LimitOptions) -> Limiter:
+    """The limiter of :func:`decide`/:func:`adecide` for these arguments, built once."""
+    return Limiter(rate, options)
 
 
 def decide(
     request_or_key: HttpRequest | str,
     rate: str,
     *,
-    key: KeySpec = "user_or_ip",
-    scope: str = "default",
-    cost: int = 1,
-    burst: int | Sequence[int] | None = None,
-    strict: bool = False,
-    fail_open: bool | None = None,
-    shadow: bool | None = None,
+    key: KeySpec = DEFAULTS.key,
+    scope: str = DEFAULTS.scope,
+    cost: int = DEFAULTS.cost,
+    burst: int | Sequence[int] | None = DEFAULTS.burst,
+    strict: bool = DEFAULTS.strict,
+    fail_open: bool | None = DEFAULTS.fail_open,
+    shadow: bool | None = DEFAULTS.shadow,
 ) -> Decision:
     """Count one request (or a raw key such as ``"login:alice"``) and decide.
 
     With a request, exemptions and ``key`` apply; with a string, the string
     is the identity.  The limiter for each argument set is built once.
     """
-    limiter = _limiter(rate, key, scope, cost, burst, strict, fail_open, shadow)
-    return limiter.decide(request_or_key)
+    options = LimitOptions(
+        key=key,
+        scope=scope,
+        cost=cost,
+        burst=burst,
+        strict=strict,
+        fail_open=fail_open,
+        shadow=shadow,
+    )
+    return _limiter(rate, options).decide(request_or_key)
 
 
 async def adecide(
     request_or_key: HttpRequest | str,
     rate: str,
     *,
-    key: KeySpec = "user_or_ip",
-    scope: str = "default",
-    cost: int = 1,
-    burst: int | Sequence[int] | None = None,
-    strict: bool = False,
-    fail_open: bool | None = None,
-    shadow: bool | None = None,
+    key: KeySpec = DEFAULTS.key,
+    scope: str = DEFAULTS.scope,
+    cost: int = DEFAULTS.cost,
+    burst: int | Sequence[int] | None = DEFAULTS.burst,
+    strict: bool = DEFAULTS.strict,
+    fail_open: bool | None = DEFAULTS.fail_open,
+    shadow: bool | None = DEFAULTS.shadow,
 ) -> Decision:
     """The async twin of :func:`decide` (no thread hop; see :meth:`Limiter.adecide`)."""
-    limiter = _limiter(rate, key, scope, cost, burst, strict, fail_open, shadow)
-    return await limiter.adecide(request_or_key)
+    options = LimitOptions(
+        key=key,
+        scope=scope,
+        cost=cost,
+        burst=burst,
+        strict=strict,
+        fail_open=fail_open,
+        shadow=shadow,
+    )
+    return await _limiter(rate, options).adecide(request_or_key)
 
 
 def retry_seconds(value: float) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -11,8 +12,9 @@ from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
 from ..extensions import report_internal_error
-from .core import DECLARED, Decision, ExemptFunc, Limiter, class_limiter
+from .core import DECLARED, Decision, Limiter, class_limiter
 from .keys import KeySpec
+from .options import DEFAULTS, ExemptFunc, LimitOptions
 from .responses import add_headers, error_response, limited_response
 
 __all__ = ["RateLimitMixin", "ratelimit"]
@@ -49,17 +51,17 @@ def _finish(response: Any, decision: Decision) -> None:
 
 def ratelimit(
     rate: str,
-    key: KeySpec = "user_or_ip",
-    methods: Sequence[str] | str | None = None,
+    key: KeySpec = DEFAULTS.key,
+    methods: Sequence[str] | str | None = DEFAULTS.methods,
     scope: str | None = None,
-    block: bool = True,
-    cost: int = 1,
-    burst: int | Sequence[int] | None = None,
-    strict: bool = False,
-    fail_open: bool | None = None,
-    shadow: bool | None = None,
-    exempt: ExemptFunc | str | None = None,
-    exempt_staff: bool | None = None,
+    block: bool = DEFAULTS.block,
+    cost: int = DEFAULTS.cost,
+    burst: int | Sequence[int] | None = DEFAULTS.burst,
+    strict: bool = DEFAULTS.strict,
+    fail_open: bool | None = DEFAULTS.fail_open,
+    shadow: bool | None = DEFAULTS.shadow,
+    exempt: ExemptFunc | str | None = DEFAULTS.exempt,
+    exempt_staff: bool | None = DEFAULTS.exempt_staff,
 ) -> Callable[[V], V]:
     """Limit a function view (sync or async; the branch is chosen here, once).
 
@@ -73,8 +75,7 @@ def ratelimit(
         where = f"{view.__module__}.{view.__qualname__}"
         # Recorded before validation so the system check reports it too.
         DECLARED.append((where, rate, key))
-        limiter = Limiter(
-            rate,
+        options = LimitOptions(
             key=key,
             scope=scope or where,
             methods=methods,
@@ -87,6 +88,7 @@ def ratelimit(
             exempt_staff=exempt_staff,
             block=block,
         )
+        limiter = Limiter(rate, options)
 
         if iscoroutinefunction(view):
 
@@ -133,17 +135,17 @@ class RateLimitMixin:
     """
 
     rate: str | None = None
-    key: KeySpec = "user_or_ip"
-    methods: Sequence[str] | None = None
+    key: KeySpec = DEFAULTS.key
+    methods: Sequence[str] | None = DEFAULTS.methods
     scope: str | None = None
-    block: bool = True
-    cost: int = 1
-    burst: int | Sequence[int] | None = None
-    strict: bool = False
-    fail_open: bool | None = None
-    shadow: bool | None = None
+    block: bool = DEFAULTS.block
+    cost: int = DEFAULTS.cost
+    burst: int | Sequence[int] | None = DEFAULTS.burst
+    strict: bool = DEFAULTS.strict
+    fail_open: bool | None = DEFAULTS.fail_open
+    shadow: bool | None = DEFAULTS.shadow
     #: ``None`` follows ``EXEMPT_STAFF``.
-    exempt_staff: bool | None = None
+    exempt_staff: bool | None = DEFAULTS.exempt_staff
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -156,7 +158,12 @@ class RateLimitMixin:
     def get_ratelimiter(cls) -> Limiter | None:
         if cls.rate is None:
             return None
-        return class_limiter(cls, methods=cls.methods, burst=cls.burst, block=cls.block)
+        return class_limiter(cls, cls._own_options)
+
+    @classmethod
+    def _own_options(cls, shared: LimitOptions) -> LimitOptions:
+        """The options the DRF throttle lacks, added to those both declare."""
+        return replace(shared, methods=cls.methods, burst=cls.burst, block=cls.block)
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         limiter = self.get_ratelimiter()

@@ -21,6 +21,7 @@ from rest_framework.throttling import BaseThrottle  # type: ignore[import-untype
 
 from .core import DECLARED, Decision, Limiter, class_limiter
 from .keys import KeySpec
+from .options import DEFAULTS
 
 __all__ = ["LimiterUnavailable", "OpsKitThrottle"]
 
@@ -35,13 +36,13 @@ class LimiterUnavailable(APIException):  # type: ignore[misc]
 
 class OpsKitThrottle(BaseThrottle):  # type: ignore[misc]
     rate: str | None = None
-    key: KeySpec = "user_or_ip"
+    key: KeySpec = DEFAULTS.key
     scope: str | None = None
-    cost: int = 1
-    strict: bool = False
-    fail_open: bool | None = None
-    shadow: bool | None = None
-    exempt_staff: bool | None = None
+    cost: int = DEFAULTS.cost
+    strict: bool = DEFAULTS.strict
+    fail_open: bool | None = DEFAULTS.fail_open
+    shadow: bool | None = DEFAULTS.shadow
+    exempt_staff: bool | None = DEFAULTS.exempt_staff
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
