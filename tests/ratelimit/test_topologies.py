@@ -61,6 +61,19 @@ def _calls(server: Any) -> dict[str, int]:
     return out
 
 
+async def _awarm(limiter: Limiter) -> Any:
+    """The first async decision: connect (a Cluster client reads the slot map first).
+
+    With the fault tests' short timeout a loaded machine may need more than
+    one try; the tests are about what follows.
+    """
+    deadline = time.monotonic() + 10
+    while (d := await limiter.adecide("k")).outcome != "allowed":
+        assert time.monotonic() < deadline, d.error
+        await asyncio.sleep(0.05)
+    return d
+
+
 class TestEveryTopology:
     def test_one_round_trip_per_decision(self, topology: Topology, rl_prefix: str) -> None:
         limiter = Limiter("3/m;100/h", scope=f"rt-{uuid.uuid4().hex}")
@@ -152,7 +165,7 @@ class TestEveryTopology:
     ) -> None:
         _faults(settings, topology)
         limiter = Limiter("100/m", scope=f"afrozen-{uuid.uuid4().hex}")
-        assert (await limiter.adecide("k")).outcome == "allowed"
+        await _awarm(limiter)
         server = topology.server_for(_key_of(limiter, "k", rl_prefix))
         server.freeze()
         try:
@@ -181,7 +194,7 @@ class TestEveryTopology:
         """
         _faults(settings, topology)
         limiter = Limiter("100/h", scope=f"starved-{uuid.uuid4().hex}")
-        assert (await limiter.adecide("k")).outcome == "allowed"  # connected
+        first = await _awarm(limiter)
         loop = asyncio.get_running_loop()
         for n in range(3):
             # Runs as soon as the decision waits for its reply: holds the loop
@@ -189,7 +202,7 @@ class TestEveryTopology:
             loop.call_soon(time.sleep, TIMEOUT * 2)
             d = await limiter.adecide("k")
             assert (d.outcome, d.error) == ("allowed", None), n
-            assert d.limits[0].remaining == 98 - n  # counted once each
+            assert d.limits[0].remaining == first.limits[0].remaining - 1 - n  # counted once each
         assert not get_backend().breaker.failures
 
     async def test_a_hung_redis_fails_queued_decisions_within_the_timeout(
@@ -198,7 +211,7 @@ class TestEveryTopology:
         _faults(settings, topology)
         settings.OPSKIT = rl_settings(**{**settings.OPSKIT["RATELIMIT"], "BREAKER_THRESHOLD": 100})
         limiter = Limiter("100/m", scope=f"hungq-{uuid.uuid4().hex}")
-        assert (await limiter.adecide("k")).outcome == "allowed"
+        await _awarm(limiter)
         for server in topology.servers:
             server.freeze()
         try:
