@@ -154,7 +154,7 @@ SCRIPT_SHA = hashlib.sha1(GCRA_SCRIPT.encode()).hexdigest()
 Reply = list[int]
 Topology = Literal["single", "sentinel", "cluster"]
 #: Decisions in flight per long-lived event loop (and so its connections to
-#: each Redis node); more wait their turn within ``SOCKET_TIMEOUT``.
+#: each Redis node); more queue for them (see :class:`_LoopClient`).
 ASYNC_CONNECTIONS = 2
 #: A queued async decision waits at most this many ``SOCKET_TIMEOUT`` in all.
 QUEUE_WAIT = 4
@@ -541,7 +541,7 @@ class _LoopClient:
     the timeout.
     """
 
-    __slots__ = ("client", "free", "progress", "script", "waiters")
+    __slots__ = ("client", "free", "progress", "script", "setup", "waiters")
 
     def __init__(self, client: Any) -> None:
         self.client = client
@@ -550,6 +550,8 @@ class _LoopClient:
         self.waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         #: Loop time of the last reply from Redis (any decision on this loop).
         self.progress = 0.0
+        #: The client's setup (``RedisBackend._setup``) until it has finished.
+        self.setup: asyncio.Future[None] | None = None
 
     async def acquire(self, timeout: float) -> None:
         if self.free and not self.waiters:
@@ -661,6 +663,9 @@ class RedisBackend(Backend):
             if entry is None:
                 client = build_client(self.alias, self.topology, self.timeout, is_async=True)
                 entry = self._loops[loop] = _LoopClient(client)
+                entry.setup = asyncio.ensure_future(self._setup(entry.client))
+            if entry.setup is not None:
+                await self._await_setup(entry)
             reply = await self._acall(entry, keys, args)
         except Unavailable:
             raise
@@ -668,6 +673,34 @@ class RedisBackend(Backend):
             self._misconfigured(exc)
             raise
         return _parse(reply)
+
+    async def _setup(self, client: Any) -> None:
+        """Connect and load the script (on every primary of a Cluster) once per loop.
+
+        A new client's first use takes several round trips (connections, a
+        Cluster's slot map, ``SCRIPT LOAD`` after ``NOSCRIPT`` on each node):
+        on a loaded host together they can outlast one decision's timeout
+        though Redis is healthy.  Done once, ahead, each decision is then
+        one ``EVALSHA``.
+        """
+        if self.topology == "cluster":
+            await client.initialize()
+        await client.script_load(GCRA_SCRIPT)
+
+    async def _await_setup(self, entry: _LoopClient) -> None:
+        """The first decisions of a loop wait for its setup, up to ``QUEUE_WAIT`` timeouts.
+
+        Each of its round trips has the socket timeout; a setup that fails
+        is not retried (later decisions connect as they go).
+        """
+        setup = entry.setup
+        assert setup is not None
+        if not await _wait(setup, QUEUE_WAIT * self.timeout):
+            raise TimeoutError(
+                f"no reply from Redis while connecting ({QUEUE_WAIT * self.timeout} s)"
+            )
+        entry.setup = None
+        setup.result()  # its error, for the first decisions that waited on it
 
     async def _acall(
         self, entry: _LoopClient, keys: Sequence[str], args: Sequence[str | int]
