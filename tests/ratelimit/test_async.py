@@ -179,3 +179,31 @@ async def test_a_burst_behind_a_slow_live_redis_is_counted(
     finally:
         await get_backend().aclose()
         proxy.close()
+
+
+async def test_a_new_clients_setup_is_not_held_to_one_timeout(
+    private: PrivateRedis, settings: Any, rl_prefix: str
+) -> None:
+    """A new loop client's first use is several round trips; a decision is one.
+
+    Each reply 80 ms late, the timeout 0.25 s: connecting (with redis-py's
+    ``CLIENT SETINFO``), ``EVALSHA``, ``NOSCRIPT``, ``SCRIPT LOAD`` and
+    ``EVALSHA`` again take longer than one timeout though Redis answers every
+    one of them.  The setup has its own budget, so the first decision is
+    made, and every later one is a single ``EVALSHA`` within the timeout.
+    """
+    private.cli("SCRIPT", "FLUSH")
+    proxy = SlowReplies(private.port, 0.08)
+    caches = dict(settings.CACHES)
+    caches["rlslow"] = {**caches["rlprivate"], "LOCATION": f"redis://127.0.0.1:{proxy.port}/0"}
+    settings.CACHES = caches
+    settings.OPSKIT = rl_settings(KEY_PREFIX=rl_prefix, CACHE="rlslow", SOCKET_TIMEOUT=0.25)
+    try:
+        limiter = Limiter("100/h", scope="setup")
+        decisions = [await limiter.adecide("k") for _ in range(3)]
+        assert [(d.outcome, d.error) for d in decisions] == [("allowed", None)] * 3
+        assert [d.limits[0].remaining for d in decisions] == [99, 98, 97]
+        assert not get_backend().breaker.failures
+    finally:
+        await get_backend().aclose()
+        proxy.close()
