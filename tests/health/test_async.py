@@ -40,7 +40,7 @@ async def test_asgi_probe_waits_without_blocking_the_loop(health: Any) -> None:
         # Cached while hung: no waiting.
         t1 = time.monotonic()
         assert (await AsyncClient().get("/readyz")).status_code == 503
-        assert time.monotonic() - t1 < 0.3
+        assert time.monotonic() - t1 < 0.45  # not the deadline again
     finally:
         check.release.set()
 

@@ -18,13 +18,13 @@ from django.test import Client
 
 from opskit.health.base import CheckFailed
 
+from ..support.timing import SLACK
 from .conftest import pg_alias, slot_check, wait_until
 from .faults import private_redis
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 DEADLINE = 0.5
-SLACK = 0.4
 
 #: Flipped by the tests below (a check whose outcome the test decides).
 STATE = {"down": False}

@@ -17,6 +17,7 @@ import pytest
 from django.db import connections
 from django.test import Client
 
+from ..support.timing import SLACK
 from .conftest import pg_alias, slot_check, wait_until
 from .faults import private_redis
 
@@ -25,8 +26,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 TOKEN = "t0ken-for-health-details"
 AUTH = {"HTTP_AUTHORIZATION": f"Bearer {TOKEN}"}
 DEADLINE = 0.5
-#: Slack for a loaded machine on top of the deadline (the bench measures it).
-SLACK = 0.4
 
 
 def hung_for(output: str) -> float:
@@ -77,14 +76,14 @@ def test_hung_database_answers_at_the_deadline(
     # While still hung: answered from the cache, no waiting.
     for _ in range(10):
         again, fast = timed(client, "/readyz")
-        assert again.status_code == 503 and fast < 0.2
+        assert again.status_code == 503 and fast < DEADLINE * 0.9
         assert again.json() == {"status": "fail"}
     live, live_elapsed = timed(client, "/livez")
-    assert live.status_code == 200 and live_elapsed < 0.2
+    assert live.status_code == 200 and live_elapsed < DEADLINE * 0.9
     # Past the TTL the stuck run is reported at once, never run twice.
     time.sleep(1.05)
     again, fast = timed(client, "/readyz?verbose", **AUTH)
-    assert again.status_code == 503 and fast < 0.2
+    assert again.status_code == 503 and fast < DEADLINE * 0.9
     # Reported again, older: the same stuck run, never a second one.
     assert hung_for(again.json()["checks"]["db.hung:responseTime"][0]["output"]) >= 1.5
     assert len(hung_listener.accepted) == 1
@@ -113,7 +112,7 @@ def test_frozen_database_recovers_on_a_new_connection(
     resp, elapsed = timed(client, "/readyz")
     assert resp.status_code == 503 and elapsed < DEADLINE + SLACK
     resp, fast = timed(client, "/readyz")
-    assert resp.status_code == 503 and fast < 0.2
+    assert resp.status_code == 503 and fast < DEADLINE * 0.9
     assert client.get("/livez").status_code == 200
     # The database comes back; the stuck connection is dropped.
     pg_proxy.thaw()
@@ -144,9 +143,9 @@ def test_frozen_redis_sigstop(health: Any, settings: Any) -> None:
             assert DEADLINE * 0.9 <= elapsed < DEADLINE + SLACK
             for _ in range(5):
                 resp, fast = timed(client, "/readyz")
-                assert resp.status_code == 503 and fast < 0.2
+                assert resp.status_code == 503 and fast < DEADLINE * 0.9
             live, live_elapsed = timed(client, "/livez")
-            assert live.status_code == 200 and live_elapsed < 0.2
+            assert live.status_code == 200 and live_elapsed < DEADLINE * 0.9
             other, other_elapsed = timed(client, "/sync/2/")
             assert other.status_code == 200 and other_elapsed < DEADLINE
         finally:

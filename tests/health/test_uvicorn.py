@@ -88,5 +88,5 @@ def test_uvicorn_hung_database(hung_listener: Any) -> None:
         assert app_elapsed < probe["t"]
         t0 = time.monotonic()
         assert httpx.get(f"{base}/readyz", timeout=10).status_code == 503
-        assert time.monotonic() - t0 < 0.3  # cached while hung
+        assert time.monotonic() - t0 < 0.7  # cached while hung: not the deadline again
         assert httpx.get(f"{base}/livez", timeout=10).status_code == 200
