@@ -8,9 +8,7 @@ request.  These tests count the connections Redis itself reports.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +21,7 @@ from opskit.ratelimit import Limiter
 from opskit.ratelimit.backends import ASYNC_CONNECTIONS, QUEUE_WAIT
 from opskit.ratelimit.core import get_backend
 
+from ..support.slowproxy import SlowReplies
 from .conftest import PrivateRedis, rl_settings
 
 pytestmark = [pytest.mark.redis]
@@ -92,45 +91,6 @@ async def test_callers_own_timeout_is_not_a_backend_failure(private: PrivateRedi
     first = (await limiter.adecide("k")).limits[0].remaining
     second = (await limiter.adecide("k")).limits[0].remaining
     assert first in (97, 98) and second == first - 1
-
-
-class SlowReplies:
-    """A TCP proxy to Redis that hands each reply over ``delay`` seconds late.
-
-    A live Redis on a slow path: every turn of a loop's 2 connections takes
-    the delay, whatever the machine's load does to Redis itself.
-    """
-
-    def __init__(self, port: int, delay: float) -> None:
-        self.target, self.delay = port, delay
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = int(self.sock.getsockname()[1])
-        self.conns: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.sock.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(("127.0.0.1", self.target))
-            self.conns += [client, upstream]
-            threading.Thread(target=self._pump, args=(client, upstream, 0.0), daemon=True).start()
-            threading.Thread(
-                target=self._pump, args=(upstream, client, self.delay), daemon=True
-            ).start()
-
-    def _pump(self, src: socket.socket, dst: socket.socket, delay: float) -> None:
-        with contextlib.suppress(OSError):
-            while data := src.recv(65536):
-                time.sleep(delay)
-                dst.sendall(data)
-
-    def close(self) -> None:
-        for s in [self.sock, *self.conns]:
-            with contextlib.suppress(OSError):
-                s.close()
 
 
 async def test_a_burst_behind_a_slow_live_redis_is_counted(
