@@ -93,7 +93,9 @@ def write(records: list[dict[str, Any]], meta: dict[str, Any]) -> None:
         "them). The `e2e` suite runs real servers (gunicorn, uvicorn) under wrk, each "
         "stack in its own server, in interleaved rounds; the in-process suites drive "
         "Django's whole WSGI and ASGI handlers. Each section says when it was "
-        "measured. `python -m bench --render` rewrites this page from "
+        "measured, and its bare-Django baseline shows how fast the machine was then: "
+        "compare ratios across sections, not microseconds. "
+        "`python -m bench --render` rewrites this page from "
         "`bench/results/latest.json`.\n\n"
         f"Machine: {meta['machine']}; Python {meta['python']}; generated {meta['date']}.\n\n"
         + table(records, meta.get("suites"))

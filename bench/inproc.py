@@ -107,14 +107,28 @@ def anchor_logging(handler: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-#: A sink that costs like a real stream write but keeps nothing.
 class _Sink(io.TextIOBase):
+    """Where every variant's log lines go: a real text stream on ``/dev/null``.
+
+    Each line is encoded, buffered and written by one ``write`` system call
+    when the handler flushes it, as on a server's stdout; only what a file
+    system or a pipe reader would add is left out.  (It used to keep nothing
+    and write nothing: about 0.6 µs per line less than this, 1.8 µs less
+    than a file on disk.)
+    """
+
     keep: list[str] | None = None  # set by --sample-lines to see what was written
+
+    def __init__(self) -> None:
+        self._out = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - lives with the process
 
     def write(self, s: str) -> int:
         if self.keep is not None:
             self.keep.append(s)
-        return len(s)
+        return self._out.write(s)
+
+    def flush(self) -> None:
+        self._out.flush()
 
 
 SINK = _Sink()
