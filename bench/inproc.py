@@ -170,6 +170,8 @@ def variant_settings(name: str, handler: str = "wsgi") -> dict[str, Any]:
             }
         else:
             raise SystemExit(f"unknown variant {name}")
+        # Exploration knob: OPSKIT sections merged over the variant's, as JSON.
+        opskit.update(json.loads(os.environ.get("OPSKIT_BENCH_EXTRA", "{}")))
         if name in ("opskit-logging", "opskit-full"):
             logging_cfg.update(
                 formatters={"f": {"()": "opskit.logs.JsonFormatter"}},

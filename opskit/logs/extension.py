@@ -28,6 +28,7 @@ from ..conf import REDACTED, get_settings
 from ..context import UNMATCHED_ROUTE, activate, deactivate
 from ..extensions import Extension, report_internal_error
 from ..redact import get_redactor
+from .direct import plain_handlers, write_direct
 from .formatter import REQUEST_LINE_MARK
 
 if TYPE_CHECKING:
@@ -335,6 +336,14 @@ class RequestLogExtension(Extension):
         # Not ``extra=``: a record factory that already adds ``request_id``
         # (common in projects with their own correlation) would make
         # makeRecord raise and lose the line; the request's values win.
+        handlers = plain_handlers(logger, level)
+        if handlers is not None:
+            failed = write_direct(handlers, logger.name, level, fields)
+            if failed:  # as ``emit`` does: each handler reports its own error
+                rec = self._records.make(level, MESSAGE, args, fields)
+                for h in failed:
+                    h.handleError(rec)
+            return
         rec = self._records.make(level, MESSAGE, args, fields)
         logger.handle(rec)
 

@@ -161,10 +161,24 @@ class JsonFormatter(_BaseJsonFormatter):
         log_data.update(islice(attrs.items(), start, count - 1))
         return self.jsonify_log_record(log_data)
 
+    def request_line(
+        self, created: float, levelname: str, name: str, fields: dict[str, Any]
+    ) -> str:
+        """The request line of ``fields``, as :meth:`format` writes it for its record.
+
+        For :mod:`opskit.logs.direct`, which calls it only when ``_direct``
+        holds (no option or override changes the line).
+        """
+        log_data = {"time": self._time_text(created), "level": levelname, "logger": name}
+        log_data.update(fields)
+        return self.jsonify_log_record(log_data)
+
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         if datefmt:
             return super().formatTime(record, datefmt)
-        created = record.created
+        return self._time_text(record.created)
+
+    def _time_text(self, created: float) -> str:
         sec = int(created)
         cached = self._sec_cache
         if cached[0] != sec:  # one strftime per second, not per line
