@@ -185,7 +185,7 @@ def records_for(cfg: Config, smp: Samples) -> list[Record]:
             baseline={"bare Django": Figure.of(bare)},
             target=f"≥ {cfg.target:g}× bare",
             verdict=(
-                f"{'met' if ok else 'NOT met'}: {ratio.median:.2f}× bare "
+                f"{'met' if ok else 'NOT met'}: {ratio.median:.3f}× bare "
                 f"({ratio.min:.2f}–{ratio.max:.2f} over rounds)"
             ),
             notes=f"GET {cfg.path}; wrk -t2 -c16, {len(smp.rps['bare'])} interleaved rounds; opskit/bare ratio per round",
