@@ -58,12 +58,22 @@ def run(quick: bool = False) -> list[Record]:
                 notes=(
                     "opskit-full: request id, JSON log line, metrics, query monitor, "
                     f"slow-request check; {n} requests per block, each against the bare "
-                    "block beside it in the same process; the target was set on a machine "
-                    f"where the anchor stack added {TARGET_ANCHORS_US:g} µs (WSGI), i.e. "
-                    f"≤ {TARGET_US / TARGET_ANCHORS_US:.3f}x the anchors' added CPU: "
-                    f"{full.median / anchors['prometheus+structlog+guid'].median:.3f}x "
-                    "in this run"
+                    "block beside it in the same process"
+                    + (
+                        _scaled(full, anchors["prometheus+structlog+guid"])
+                        if handler == "wsgi"
+                        else ""
+                    )
                 ),
             )
         )
     return records
+
+
+def _scaled(full: Figure, anchors: Figure) -> str:
+    """The WSGI target as a share of the anchors' added CPU, and this run's share."""
+    return (
+        "; the target was set on a machine where the anchor stack added "
+        f"{TARGET_ANCHORS_US:g} µs, i.e. ≤ {TARGET_US / TARGET_ANCHORS_US:.3f}x the anchors' "
+        f"added CPU: {full.median / anchors.median:.3f}x in this run"
+    )
