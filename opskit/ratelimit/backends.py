@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import hashlib
 import logging
 import math
@@ -675,17 +676,29 @@ class RedisBackend(Backend):
         return _parse(reply)
 
     async def _setup(self, client: Any) -> None:
-        """Connect and load the script (on every primary of a Cluster) once per loop.
+        """Open the loop's connections and load the script, once per loop.
 
-        A new client's first use takes several round trips (connections, a
-        Cluster's slot map, ``SCRIPT LOAD`` after ``NOSCRIPT`` on each node):
-        on a loaded host together they can outlast one decision's timeout
-        though Redis is healthy.  Done once, ahead, each decision is then
-        one ``EVALSHA``.
+        A new client's first use takes several round trips (a Cluster's slot
+        map, connecting with redis-py's handshake, ``SCRIPT LOAD`` after
+        ``NOSCRIPT`` on each node): on a loaded host, where each round trip
+        also waits for a crowded event loop, they can outlast one decision's
+        timeout though Redis is healthy.  So all :data:`ASYNC_CONNECTIONS`
+        connections to every node (every primary of a Cluster) are opened
+        here, under the setup's own budget, and each decision is then one
+        ``EVALSHA`` on an open connection.  (Opened lazily, a burst's second
+        connection, and on a Cluster each node's, paid the handshake inside
+        a decision's deadline.)
         """
+        ping: Any = client.ping
         if self.topology == "cluster":
+            from redis.asyncio.cluster import RedisCluster as AsyncCluster
+
             await client.initialize()
-        await client.script_load(GCRA_SCRIPT)
+            ping = functools.partial(client.ping, target_nodes=AsyncCluster.PRIMARIES)
+        # In flight together, so each takes a connection of its own (on every primary).
+        await asyncio.gather(
+            client.script_load(GCRA_SCRIPT), *(ping() for _ in range(ASYNC_CONNECTIONS - 1))
+        )
 
     async def _await_setup(self, entry: _LoopClient) -> None:
         """The first decisions of a loop wait for its setup, up to ``QUEUE_WAIT`` timeouts.

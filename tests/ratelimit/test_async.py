@@ -167,3 +167,39 @@ async def test_a_new_clients_setup_is_not_held_to_one_timeout(
     finally:
         await get_backend().aclose()
         proxy.close()
+
+
+async def test_the_loops_connections_are_open_before_the_first_burst(
+    private: PrivateRedis, settings: Any, rl_prefix: str
+) -> None:
+    """A decision is one round trip; opening a connection is more.
+
+    Each reply 150 ms late, the timeout 0.25 s: an ``EVALSHA`` on an open
+    connection is made in time, one that must first connect (redis-py's
+    ``CLIENT SETINFO``) is not.  A burst right after the loop's first
+    decision needs all :data:`ASYNC_CONNECTIONS`; the setup opened them,
+    within its own budget, so the burst pays no handshake.  Before, the
+    second connection opened inside a decision's deadline: on a busy host
+    (every round trip waits for a crowded event loop) a Cluster client
+    opens one to each node that way, and those decisions timed out.
+    """
+    proxy = SlowReplies(private.port, 0.15)
+    caches = dict(settings.CACHES)
+    caches["rlslow"] = {**caches["rlprivate"], "LOCATION": f"redis://127.0.0.1:{proxy.port}/0"}
+    settings.CACHES = caches
+    settings.OPSKIT = rl_settings(
+        KEY_PREFIX=rl_prefix, CACHE="rlslow", SOCKET_TIMEOUT=0.25, BREAKER_THRESHOLD=100
+    )
+    try:
+        limiter = Limiter("100/h", scope="warm")
+        assert (await limiter.adecide("k")).outcome == "allowed"
+        assert _clients(private) >= ASYNC_CONNECTIONS  # open before any burst
+        burst = await asyncio.gather(*(limiter.adecide("k") for _ in range(ASYNC_CONNECTIONS)))
+        assert [(d.outcome, d.error) for d in burst] == [("allowed", None)] * ASYNC_CONNECTIONS
+        assert sorted(d.limits[0].remaining for d in burst) == list(
+            range(99 - ASYNC_CONNECTIONS, 99)
+        )
+        assert not get_backend().breaker.failures
+    finally:
+        await get_backend().aclose()
+        proxy.close()

@@ -19,6 +19,7 @@ import pytest
 from django.test import Client
 
 from opskit.ratelimit import Limiter
+from opskit.ratelimit.backends import ASYNC_CONNECTIONS
 from opskit.ratelimit.core import get_backend
 
 from ..support.timing import SLACK
@@ -84,6 +85,13 @@ def _calls(server: Any) -> dict[str, int]:
             name, _, rest = line.partition(":")
             out[name[8:]] = int(rest.split(",")[0].split("=")[1])
     return out
+
+
+def _connections(server: Any) -> int:
+    """Clients connected to ``server``, ``redis-cli``'s own excluded."""
+    return sum(
+        1 for line in server.cli("CLIENT", "LIST").splitlines() if "cmd=client|list" not in line
+    )
 
 
 async def _awarm(limiter: Limiter) -> Any:
@@ -216,8 +224,28 @@ class TestEveryTopology:
         await asyncio.sleep(COOLDOWN + 0.1)
         assert (await limiter.adecide("k")).outcome == "allowed"
 
+    async def test_a_loops_connections_open_with_its_first_decision(
+        self, topology: Topology
+    ) -> None:
+        """Every data node gets the loop's connections up front, not one by one in bursts.
+
+        Opened lazily, a burst's second connection (on a Cluster, each
+        node's) paid redis-py's handshake inside a decision's deadline.
+        """
+        before = [_connections(server) for server in topology.servers]
+        await _awarm(Limiter("100/h", scope=f"open-{uuid.uuid4().hex}"))
+        after = [_connections(server) for server in topology.servers]
+        try:
+            assert all(b - a >= ASYNC_CONNECTIONS for a, b in zip(before, after, strict=True)), (
+                before,
+                after,
+            )
+        finally:
+            await get_backend().aclose()
+
+    @pytest.mark.parametrize("stall", [2, 3])
     async def test_a_starved_event_loop_keeps_the_reply_that_came(
-        self, topology: Topology, settings: Any
+        self, topology: Topology, settings: Any, stall: int
     ) -> None:
         """A process that waits for the CPU longer than the timeout is not a dead Redis.
 
@@ -232,7 +260,7 @@ class TestEveryTopology:
         for n in range(3):
             # Runs as soon as the decision waits for its reply: holds the loop
             # (and so this process) past the deadline.
-            loop.call_soon(time.sleep, TIMEOUT * 2)
+            loop.call_soon(time.sleep, TIMEOUT * stall)
             d = await limiter.adecide("k")
             assert (d.outcome, d.error) == ("allowed", None), n
             assert d.limits[0].remaining == first.limits[0].remaining - 1 - n  # counted once each
