@@ -11,7 +11,6 @@ from django.urls import include, path, re_path
 from opskit.ratelimit import ratelimit
 
 urlpatterns = [
-    path("", include("opskit.urls")),
     path("admin/", admin.site.urls),
     # Password guessing: 5 attempts per address in any 15 minutes (an exact
     # sliding window), counted on POST only; the form itself stays readable.
@@ -32,6 +31,11 @@ urlpatterns = [
     # Demo only: the admin's CSS without collectstatic or a web server in
     # front (production serves STATIC_ROOT with whitenoise or nginx).
     re_path(r"^static/(?P<path>.*)$", serve_static, {"insecure": True}),
+    # Last, as the docs show: the middleware answers the probes before any
+    # routing, so the site's own pages need not fail a match on each endpoint
+    # first.  Routed here: /metrics, and the probe views that also show logged-in
+    # staff the details.
+    path("", include("opskit.urls")),
 ]
 
 
