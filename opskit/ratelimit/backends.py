@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import functools
 import hashlib
 import logging
 import math
@@ -689,15 +688,16 @@ class RedisBackend(Backend):
         connection, and on a Cluster each node's, paid the handshake inside
         a decision's deadline.)
         """
-        ping: Any = client.ping
+        where: dict[str, Any] = {}
         if self.topology == "cluster":
             from redis.asyncio.cluster import RedisCluster as AsyncCluster
 
             await client.initialize()
-            ping = functools.partial(client.ping, target_nodes=AsyncCluster.PRIMARIES)
+            where["target_nodes"] = AsyncCluster.PRIMARIES
         # In flight together, so each takes a connection of its own (on every primary).
         await asyncio.gather(
-            client.script_load(GCRA_SCRIPT), *(ping() for _ in range(ASYNC_CONNECTIONS - 1))
+            client.script_load(GCRA_SCRIPT),
+            *(client.ping(**where) for _ in range(ASYNC_CONNECTIONS - 1)),
         )
 
     async def _await_setup(self, entry: _LoopClient) -> None:
