@@ -131,7 +131,11 @@ def write_direct(
         if h.formatter is not fmt:  # one line per formatter (usually one handler)
             fmt = h.formatter
             line = fmt.request_line(created, levelname, name, fields)
-        h.acquire()
+        # The handler's own lock, as ``Handler.handle`` takes it (without
+        # the two method calls of ``acquire()``/``release()``).
+        lock = h.lock
+        if lock is not None:
+            lock.acquire()
         try:
             stream = h.stream
             stream.write(line + h.terminator)
@@ -142,5 +146,6 @@ def write_direct(
         except Exception:
             failed.append(h)
         finally:
-            h.release()
+            if lock is not None:
+                lock.release()
     return failed

@@ -187,6 +187,14 @@ class Metrics:
             registry=None,
             multiprocess_mode="livesum",
         )
+        #: One item per request in flight.  In one process the gauge reads
+        #: its length when scraped (``Gauge.set_function``): ``list.append``
+        #: and ``list.pop`` are atomic, and cost a fraction of ``inc`` and
+        #: ``dec``, which take a lock each.  Across processes the value must
+        #: be in the shared files, so the extension steps the gauge itself.
+        self.in_flight: list[None] = []
+        if not is_multiprocess():
+            self.active_requests.set_function(self.in_flight.__len__)
         self.db_queries_per_request = Histogram(
             "opskit_db_queries_per_request",
             "Database queries run by one request (all aliases).",

@@ -8,10 +8,12 @@ lookup) happens once per distinct label tuple in
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 from ..extensions import Extension, report_internal_error
-from .definitions import get_metrics
+from .definitions import get_metrics, is_multiprocess
 
 if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponseBase
@@ -35,8 +37,14 @@ class MetricsExtension(Extension):
             return
         self.metrics = bundle
         # Bound methods looked up once: the hot path is two calls.
-        self._inc = bundle.active_requests.inc
-        self._dec = bundle.active_requests.dec
+        self._inc: Callable[[], object]
+        self._dec: Callable[[], object]
+        if is_multiprocess():
+            self._inc = bundle.active_requests.inc
+            self._dec = bundle.active_requests.dec
+        else:  # the gauge reads ``in_flight``'s length when scraped
+            self._inc = partial(bundle.in_flight.append, None)
+            self._dec = bundle.in_flight.pop
         self._observe = bundle.observe_request
 
     def request_started(self, record: RequestRecord, request: HttpRequest) -> None:
@@ -45,5 +53,8 @@ class MetricsExtension(Extension):
     def request_finished(
         self, record: RequestRecord, request: HttpRequest, response: HttpResponseBase | None
     ) -> None:
-        self._dec()
+        try:
+            self._dec()
+        except IndexError:  # pragma: no cover - every start has its finish
+            pass
         self._observe(record)

@@ -232,3 +232,13 @@ def test_stream_output_is_one_line_per_request() -> None:
         logger.removeHandler(handler)
     lines = stream.getvalue().splitlines()
     assert len(lines) == 3 and all(json.loads(x)["url.path"] == "/api/posts/42/" for x in lines)
+
+
+@pytest.mark.parametrize(
+    "fraction", [0.0, 0.0004, 0.0015, 0.5, 0.123456, 0.9989, 0.99949, 0.9999999]
+)
+def test_the_time_has_the_milliseconds_of_the_record(fraction: float) -> None:
+    """Milliseconds from a table (not ``:03d``): the same text, truncated as before."""
+    created = 86_400.0 + fraction  # 1970-01-02T00:00:00, where a float keeps the fraction
+    text = JsonFormatter()._time_text(created)
+    assert text == f"1970-01-02T00:00:00.{int(fraction * 1000):03d}Z"
