@@ -23,17 +23,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from .util import ROOT
-
-_COLLECTED = re.compile(r"Collected : (\d+)")
+from .util import callgrind_instructions
 
 
 def _parts() -> dict[str, Callable[[], Any]]:
@@ -108,29 +103,7 @@ def _loop(part: str, n: int) -> None:
 
 
 def _instructions(part: str, n: int) -> int:
-    env = dict(os.environ, PYTHONHASHSEED="0")
-    out = subprocess.run(
-        [
-            "valgrind",
-            "--tool=callgrind",
-            "--callgrind-out-file=/dev/null",
-            sys.executable,
-            "-m",
-            "bench.parts",
-            "--loop",
-            part,
-            str(n),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    found = _COLLECTED.search(out.stderr)
-    if found is None:
-        raise RuntimeError(f"callgrind printed no count for {part}: {out.stderr[-500:]}")
-    return int(found.group(1))
+    return callgrind_instructions(["bench.parts", "--loop", part, str(n)], f"{part} (n={n})")
 
 
 def per_call(part: str, n: int = 4000) -> float:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -97,3 +99,28 @@ def ratio_verdict(ours: float, theirs: float, at_most: float) -> str:
     r = ours / theirs
     ok = "met" if r <= at_most else "NOT met"
     return f"{ok}: {r:.2f}x (target ≤ {at_most:g}x)"
+
+
+_COLLECTED = re.compile(r"Collected : (\d+)")
+
+
+def callgrind_instructions(module_args: list[str], what: str) -> int:
+    """Instructions of ``python -m <module_args>`` under valgrind's callgrind.
+
+    ``PYTHONHASHSEED`` is fixed, so the same run counts the same.
+    """
+    out = subprocess.run(
+        [
+            *("valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"),
+            *(sys.executable, "-m", *module_args),
+        ],
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONHASHSEED="0"),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    m = _COLLECTED.search(out.stderr)
+    if out.returncode != 0 or m is None:
+        raise RuntimeError(f"callgrind run of {what} failed:\n{out.stderr[-3000:]}")
+    return int(m.group(1))

@@ -22,14 +22,11 @@ from __future__ import annotations
 
 import itertools
 import os
-import re
 import shutil
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 
 from ..stats import Figure, Record
-from ..util import ROOT, ratio_verdict
+from ..util import callgrind_instructions, ratio_verdict
 
 PATH = "/sync/1/"
 #: (opskit variant, anchor variant, what the pair compares, the target ratio).
@@ -55,39 +52,13 @@ LABELS = {
 }
 VARIANTS = ["bare", "opskit-core", *dict.fromkeys(v for p in PAIRS for v in p[:2])]
 
-_COLLECTED = re.compile(r"Collected : (\d+)")
-
 
 def _instructions(variant: str, n: int) -> int:
     """Instructions of one ``bench.inproc`` run of ``n`` requests (plus warm-up)."""
-    env = dict(os.environ, PYTHONHASHSEED="0")
-    out = subprocess.run(
-        [
-            "valgrind",
-            "--tool=callgrind",
-            "--callgrind-out-file=/dev/null",
-            sys.executable,
-            "-m",
-            "bench.inproc",
-            "--variant",
-            variant,
-            "--path",
-            PATH,
-            "--n",
-            str(n),
-            "--repeats",
-            "1",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
+    return callgrind_instructions(
+        ["bench.inproc", "--variant", variant, "--path", PATH, "--n", str(n), "--repeats", "1"],
+        f"{variant} (n={n})",
     )
-    m = _COLLECTED.search(out.stderr)
-    if out.returncode != 0 or m is None:
-        raise RuntimeError(f"callgrind run of {variant} (n={n}) failed:\n{out.stderr[-3000:]}")
-    return int(m.group(1))
 
 
 def per_request(counts: dict[int, int]) -> list[float]:
