@@ -38,8 +38,8 @@ UNRENDERABLE = "<unrenderable>"
 REQUEST_LINE_MARK = "_opskit_line"
 
 
-#: ``.000Z`` to ``.999Z``, and once more ``.999Z``: the product
-#: ``fraction * 1000`` of a fraction just below 1 may round to 1000.0.
+#: ``.000Z`` to ``.999Z`` by whole milliseconds, plus one more ``.999Z`` as
+#: a guard at the top (a fraction below 1 times 1000 stays below 1000.0).
 _MILLIS: tuple[str, ...] = (*(f".{ms:03d}Z" for ms in range(1000)), ".999Z")
 
 
