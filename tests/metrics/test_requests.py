@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from opskit.extensions import Extension
 from opskit.metrics import Metrics
 from opskit.metrics.extension import MetricsExtension
 
+from . import views
 from .conftest import pick, scrape, total
 
 H = "http_server_request_duration_seconds"
@@ -117,6 +119,23 @@ def test_active_requests_counts_the_scrape_in_flight(fresh: Metrics) -> None:
     samples = scrape()
     # Only the scrape itself is in flight while the exposition is built.
     assert total(samples, "http_server_active_requests") == 1
+    assert total(scrape(), "http_server_active_requests") == 1
+
+
+def test_active_requests_counts_threads_in_flight_in_one_process(fresh: Metrics) -> None:
+    """Threads of one process (gthread, runserver): the gauge is the list's length."""
+    views.GATE.clear()
+    with ThreadPoolExecutor(4) as pool:
+        held = [pool.submit(Client().get, "/m/gate/") for _ in range(4)]
+        for _ in held:
+            assert views.ARRIVED.acquire(timeout=10), "a request never reached the view"
+        assert total(scrape(), "http_server_active_requests") == 5  # 4 held + the scrape
+        views.GATE.set()
+        assert [f.result().status_code for f in held] == [200] * 4
+    # Many short requests at once: every start has its finish, none is lost.
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(lambda i: Client().get(f"/m/sync/{i}/").status_code, range(400)))
+    assert codes == [200] * 400
     assert total(scrape(), "http_server_active_requests") == 1
 
 

@@ -16,4 +16,5 @@ urlpatterns = [
     path("m/warm/<int:pk>/", views.work_view),
     path("m/pid/", views.pid_view),
     path("m/hold/", views.hold_view),
+    path("m/gate/", views.gate_view),
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -70,4 +71,16 @@ def queries_view(request: HttpRequest) -> HttpResponse:
         Author.objects.count()
     for i in range(6):
         Author.objects.filter(pk=i).first()
+    return HttpResponse(b"ok")
+
+
+#: ``gate_view`` waits for this; ``ARRIVED`` counts the requests waiting.
+GATE = threading.Event()
+ARRIVED = threading.Semaphore(0)
+
+
+def gate_view(request: HttpRequest) -> HttpResponse:
+    """Stay in flight, in this process, until the test opens the gate."""
+    ARRIVED.release()
+    GATE.wait(10)
     return HttpResponse(b"ok")
