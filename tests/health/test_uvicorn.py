@@ -4,59 +4,21 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from ..support.timing import SLACK
-from .faults import free_port
-
-ROOT = Path(__file__).resolve().parents[2]
+from ..support.uvicorn import uvicorn_server
 
 
-@contextlib.contextmanager
-def uvicorn(env: dict[str, str]) -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "uvicorn", "tests.health.asgi:application"),
-            *("--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"),
-        ],
-        cwd=ROOT,
-        env={
-            **os.environ,
-            "PYTHONPATH": str(ROOT),
-            "DJANGO_SETTINGS_MODULE": "tests.health.cmd_settings",
-            **env,
-        },
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+def uvicorn(env: dict[str, str]) -> contextlib.AbstractContextManager[str]:
+    return uvicorn_server(
+        "tests.health.asgi:application", "tests.health.cmd_settings", "/livez", env
     )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        end = time.monotonic() + 20
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/livez", timeout=1).status_code == 200:
-                    break
-            assert proc.poll() is None and time.monotonic() < end, "uvicorn did not start"
-            time.sleep(0.1)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 @pytest.mark.postgres

@@ -17,4 +17,6 @@ urlpatterns = [
     path("m/pid/", views.pid_view),
     path("m/hold/", views.hold_view),
     path("m/gate/", views.gate_view),
+    path("m/file-gate/", views.file_gate_view),
+    path("m/afile-gate/", views.afile_gate_view),
 ]

@@ -84,3 +84,23 @@ def gate_view(request: HttpRequest) -> HttpResponse:
     ARRIVED.release()
     GATE.wait(10)
     return HttpResponse(b"ok")
+
+
+def _released() -> bool:
+    return os.path.exists(os.environ["OPSKIT_TEST_GATE_FILE"])
+
+
+def file_gate_view(request: HttpRequest) -> HttpResponse:
+    """Stay in flight (in a server's thread) until the test creates the gate file."""
+    end = time.monotonic() + 15
+    while not _released() and time.monotonic() < end:
+        time.sleep(0.02)
+    return HttpResponse(b"ok")
+
+
+async def afile_gate_view(request: HttpRequest) -> HttpResponse:
+    """The same on the event loop, which stays free meanwhile."""
+    end = time.monotonic() + 15
+    while not _released() and time.monotonic() < end:
+        await asyncio.sleep(0.02)
+    return HttpResponse(b"ok")
