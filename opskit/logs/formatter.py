@@ -101,7 +101,7 @@ class JsonFormatter(_BaseJsonFormatter):
             default=_ascii_json_default,
         )
         self._std_encode = _fast_encoder() or self._encoder.encode
-        self._encode = _orjson_encoder(self._std_encode) or self._std_encode
+        self._orjson = _orjson_encoder()
         self.request_message = bool(request_message)
         # (second, its text), replaced as one tuple so threads never pair a
         # second with another second's text.
@@ -232,7 +232,13 @@ class JsonFormatter(_BaseJsonFormatter):
 
     def jsonify_log_record(self, log_data: dict[str, Any]) -> str:
         try:
-            text = self._encode(log_data)
+            text = None
+            if self._orjson is not None:
+                text = self._orjson(log_data)
+                if text is not None and len(text) <= self.max_value_length:
+                    return text  # nothing can be over-long; orjson refuses surrogates
+            if text is None:
+                text = self._std_encode(log_data)
         except Exception:
             # Non-finite floats, circular references, odd keys: rebuild.
             return self._encoder.encode(self._sanitize(log_data, 0))
@@ -328,15 +334,16 @@ def _fast_encoder() -> Callable[[Any], str] | None:
     return encode
 
 
-def _orjson_encoder(standard: Callable[[Any], str]) -> Callable[[Any], str] | None:
-    """orjson, giving the line ``standard`` would give, or None if not installed.
+def _orjson_encoder() -> Callable[[Any], str | None] | None:
+    """orjson's line, or None where the standard encoder must write it.
 
-    orjson writes non-ASCII characters as UTF-8 and non-finite floats as
-    ``null``, where this formatter promises ``\\u`` escapes and ``"nan"``:
-    a line with either (any ``null``, rarely written) is encoded again by
-    ``standard``, which escapes, or raises for the sanitising path.  Lone
-    surrogates, integers beyond 64 bits and non-string keys make orjson
-    raise, which takes that path too.
+    None (the function) when orjson is not installed.  orjson writes
+    non-ASCII characters as UTF-8 and non-finite floats as ``null``, where
+    this formatter promises ``\\u`` escapes and ``"nan"``: for a line with
+    either (any ``null``, rarely written) the function returns None and the
+    standard encoder, which escapes, writes it.  Lone surrogates, integers
+    beyond 64 bits and non-string keys make orjson raise, which takes the
+    sanitising path as a failure of the standard encoder would.
     """
     try:
         import orjson
@@ -345,16 +352,18 @@ def _orjson_encoder(standard: Callable[[Any], str]) -> Callable[[Any], str] | No
     dumps = orjson.dumps
     unsupported = orjson.JSONEncodeError
 
-    def encode(data: Any) -> str:
+    def encode(data: Any) -> str | None:
         # Without ``default`` first: passing it costs as much again as the
         # encoding of a request line, whose values orjson always supports.
         try:
             raw = dumps(data)
         except unsupported:
             raw = dumps(data, default=_ascii_json_default)
-        if raw.isascii() and b"null" not in raw:
+        # ``find``, not ``in``: ``bytes.__contains__`` tries its argument as
+        # an integer first and builds a TypeError for every line.
+        if raw.isascii() and raw.find(b"null") < 0:
             return raw.decode()
-        return standard(data)
+        return None
 
     return encode
 

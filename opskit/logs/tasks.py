@@ -15,7 +15,7 @@ from .. import signals
 from ..conf import get_settings
 from ..context import RequestRecord
 from ..extensions import report_internal_error
-from .extension import RecordMaker, add_db_and_trace
+from .extension import RecordMaker, add_db_and_trace, millis
 
 __all__ = ["connect", "task_fields"]
 
@@ -39,10 +39,10 @@ def task_fields(record: RequestRecord, state: str) -> dict[str, Any]:
         fields["task.queue"] = info["queue"]
     fields["task.state"] = state
     fields["task.retries"] = info.get("retries", 0)
-    fields["duration_ms"] = round(record.duration * 1000.0, 2)
+    fields["duration_ms"] = millis(record.duration)
     wait = info.get("queue_wait")
     if wait is not None:
-        fields["task.queue_wait_ms"] = round(wait * 1000.0, 2)
+        fields["task.queue_wait_ms"] = millis(wait)
     if record.error_type is not None:
         fields["error.type"] = record.error_type
     add_db_and_trace(fields, record)

@@ -61,9 +61,10 @@ class QueriesExtension(Extension):
         self, record: RequestRecord, request: HttpRequest, response: HttpResponseBase | None
     ) -> None:
         stats = record.db
-        # No query, nothing to report: skip the pattern search.
-        if isinstance(stats, QueryStats) and stats.count:
-            stats.close()
+        if isinstance(stats, QueryStats):
+            if stats.count:  # no query, nothing to report: skip the pattern search
+                stats.close()
+            stats.release()
         state = record.extra.pop(EAGER_KEY, None)
         if state is not None:
             eager.report(eager.end(state), record)

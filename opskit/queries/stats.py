@@ -315,6 +315,19 @@ class QueryStats(DBStats):
             self._reporter.n_plus_one(self, self.record, found)
         return found
 
+    def release(self) -> None:
+        """Drop the reference to the record once its request or task run is over.
+
+        ``record.db`` is this object and ``self.record`` its record: a
+        reference cycle per request, which only the cyclic garbage collector
+        would free (a gen-0 collection every few hundred requests, on the
+        request path, and garbage left for the older generations under
+        ASGI, where Django itself leaves none).  The record keeps its
+        statistics; they no longer need the record.  (A ``monitor()``
+        block keeps it: its caller may read ``stats.record`` afterwards.)
+        """
+        self.record = None
+
     def slowest_query(self) -> dict[str, Any] | None:
         """``{fingerprint, sql, duration_ms, alias}`` of the slowest query."""
         slowest = self.slowest

@@ -35,6 +35,7 @@ def on_task_finished(sender: Any, **kwargs: Any) -> None:
     if isinstance(stats, QueryStats):
         try:
             stats.close()
+            stats.release()
         except Exception as exc:
             report_internal_error("task query report", exc)
 

@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import os
+import random
 import re
 import threading
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ import pytest
 from django.test import AsyncClient, Client
 
 from opskit.logs import JsonFormatter, RequestIdFilter
-from opskit.logs.extension import MESSAGE, RecordMaker
+from opskit.logs.extension import MESSAGE, RecordMaker, millis
 from opskit.logs.formatter import REQUEST_LINE_MARK, _fast_encoder, _orjson_encoder
 from tests.forking import in_forked_child
 
@@ -200,10 +201,11 @@ def test_orjson_writes_what_the_standard_encoder_writes(value: dict[Any, Any]) -
     fast = JsonFormatter()
     std = _fast_encoder()
     assert std is not None
-    fast_encode = _orjson_encoder(std)
+    fast_encode = _orjson_encoder()
     assert fast_encode is not None  # orjson is installed in the test environment
-    plain._encode = std
-    fast._encode = fast_encode
+    plain._orjson = None
+    plain._std_encode = std
+    fast._orjson = fast_encode
     a, b = plain.jsonify_log_record(dict(value)), fast.jsonify_log_record(dict(value))
     a.encode("ascii")
     b.encode("ascii")
@@ -242,3 +244,14 @@ def test_the_time_has_the_milliseconds_of_the_record(fraction: float) -> None:
     created = 86_400.0 + fraction  # 1970-01-02T00:00:00, where a float keeps the fraction
     text = JsonFormatter()._time_text(created)
     assert text == f"1970-01-02T00:00:00.{int(fraction * 1000):03d}Z"
+
+
+def test_millis_gives_what_round_gives() -> None:
+    """The request line's milliseconds: ``round(s * 1000, 2)`` without ``round``."""
+    rng = random.Random(20261203)
+    for _ in range(200_000):
+        seconds = 10 ** rng.uniform(-7, 3)
+        assert millis(seconds) == round(seconds * 1000.0, 2), seconds
+    for seconds in (0.0, -0.0, 1e-12, 0.000_004_999, 0.000_005_001, 1e9, 2e9, -0.5):
+        assert millis(seconds) == round(seconds * 1000.0, 2), seconds
+    assert math.isnan(millis(math.nan))
