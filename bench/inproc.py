@@ -26,6 +26,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 BASE_MIDDLEWARE = [
@@ -380,6 +381,24 @@ def run_handler(handler: str, path: str, n: int, repeats: int) -> list[float]:
     return [_timed(run, n) for _ in range(repeats)]
 
 
+class _Hops:
+    """Calls handed to a thread pool in this process (``ThreadPoolExecutor.submit``).
+
+    Under ASGI each ``sync_to_async`` call is one: asgiref submits it to the
+    request's own executor thread (or the loop's default executor).
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        submit = ThreadPoolExecutor.submit
+
+        def counted(pool: ThreadPoolExecutor, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+            self.count += 1
+            return submit(pool, fn, *args, **kwargs)
+
+        ThreadPoolExecutor.submit = counted  # type: ignore[method-assign]
+
+
 def run_paired(
     variant: str, handler: str, path: str, n: int, blocks: int
 ) -> dict[str, list[float]]:
@@ -390,6 +409,12 @@ def run_paired(
     machine's state of the moment, so a block's difference to its bare
     neighbour is the variant's cost with little of the drift that separate
     processes see (the order flips every block).
+
+    Besides each block's CPU (every thread), ``*_thread`` is the CPU of the
+    thread that drives the requests (under ASGI the event loop's, where
+    opskit's middleware runs) and ``*_starts`` the threads started per
+    request: under ASGI, Django's per-request thread work is most of the
+    noise, and an added ``sync_to_async`` hop would show as a start more.
     """
     from django.conf import settings
 
@@ -404,11 +429,19 @@ def run_paired(
         run_b = _asgi_runner(_app(handler), path, loop)
     run_v(200)
     run_b(200)
-    out: dict[str, list[float]] = {"variant": [], "bare": []}
+    hops = _Hops()
+    keys = [f"{k}{suffix}" for k in ("variant", "bare") for suffix in ("", "_thread", "_hops")]
+    out: dict[str, list[float]] = {k: [] for k in keys}
     for i in range(blocks):
         pair = (("bare", run_b), ("variant", run_v))
         for key, run in pair if i % 2 == 0 else pair[::-1]:
-            out[key].append(_timed(run, n))
+            before = hops.count
+            t0, c0 = time.process_time(), time.thread_time()
+            run(n)
+            t1, c1 = time.process_time(), time.thread_time()
+            out[key].append((t1 - t0) / n * 1e6)
+            out[f"{key}_thread"].append((c1 - c0) / n * 1e6)
+            out[f"{key}_hops"].append((hops.count - before) / n)
     return out
 
 

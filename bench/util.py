@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,29 +54,48 @@ def inproc(
 
 def paired(
     variant: str, handler: str = "wsgi", path: str = "/sync/1/", n: int = 300, blocks: int = 10
-) -> tuple[list[float], list[float]]:
-    """(variant, bare Django) CPU µs per request, block by block, from one process."""
-    data = run_inproc(variant, handler, path, n, "--paired", str(blocks))
-    return [float(x) for x in data["variant"]], [float(x) for x in data["bare"]]
+) -> dict[str, list[float]]:
+    """The variant's and bare Django's block figures from one process (``--paired``).
 
-
-def paired_rounds(
-    variants: list[str], rounds: int, **kw: Any
-) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
-    """Each variant beside bare Django (``paired``), in rounds of rotating order.
-
-    Returns the variants' block figures and, per variant, its block-by-block
-    cost over the bare blocks beside it.
+    ``variant``/``bare``: CPU µs per request (every thread); ``*_thread``:
+    of the thread driving the requests; ``*_hops``: calls handed to a
+    thread pool per request.
     """
-    absolute: dict[str, list[float]] = {v: [] for v in [*variants, "bare"]}
-    diffs: dict[str, list[float]] = {v: [] for v in variants}
+    data = run_inproc(variant, handler, path, n, "--paired", str(blocks))
+    return {k: [float(x) for x in v] for k, v in data.items()}
+
+
+@dataclass
+class PairedRounds:
+    """``paired_rounds``' figures, per variant (``absolute`` also has ``bare``)."""
+
+    absolute: dict[str, list[float]]
+    #: Each block's CPU over the bare block beside it.
+    added: dict[str, list[float]]
+    #: The same for the thread driving the requests alone.
+    added_thread: dict[str, list[float]]
+    #: Calls handed to a thread pool per request, the variant's and its bare blocks'.
+    hops: dict[str, list[float]]
+    bare_hops: dict[str, list[float]]
+
+
+def paired_rounds(variants: list[str], rounds: int, **kw: Any) -> PairedRounds:
+    """Each variant beside bare Django (``paired``), in rounds of rotating order."""
+    out = PairedRounds({v: [] for v in [*variants, "bare"]}, {}, {}, {}, {})
+    for v in variants:
+        out.added[v], out.added_thread[v], out.hops[v], out.bare_hops[v] = [], [], [], []
     for r in range(rounds):
         for v in variants[r % len(variants) :] + variants[: r % len(variants)]:
-            ours, bare = paired(v, **kw)
-            absolute[v] += ours
-            absolute["bare"] += bare
-            diffs[v] += [o - b for o, b in zip(ours, bare, strict=True)]
-    return absolute, diffs
+            d = paired(v, **kw)
+            out.absolute[v] += d["variant"]
+            out.absolute["bare"] += d["bare"]
+            out.added[v] += [o - b for o, b in zip(d["variant"], d["bare"], strict=True)]
+            out.added_thread[v] += [
+                o - b for o, b in zip(d["variant_thread"], d["bare_thread"], strict=True)
+            ]
+            out.hops[v] += d["variant_hops"]
+            out.bare_hops[v] += d["bare_hops"]
+    return out
 
 
 def interleaved(variants: list[str], rounds: int, **kw: object) -> dict[str, list[float]]:

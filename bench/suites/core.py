@@ -8,12 +8,18 @@ every variant).  Each variant runs beside bare Django in one process, in
 alternating blocks (``bench.inproc --paired``): the added cost is each
 block's difference to the bare block beside it, so the machine's drift,
 which moves an ASGI request by hundreds of microseconds, mostly cancels.
+Under ASGI the same blocks also give the CPU of the event loop's thread
+alone, where opskit's middleware runs, and the calls handed to a thread per
+request (``sync_to_async`` hops): Django's per-request thread work is most
+of the process-wide figure's noise, and a hop of opskit's own would show.
 """
 
 from __future__ import annotations
 
+import statistics
+
 from ..stats import Figure, Record
-from ..util import paired_rounds
+from ..util import PairedRounds, paired_rounds
 
 VARIANTS = ["opskit-core", "opskit-full", "anchors"]
 TARGET_US = 35.0
@@ -27,9 +33,8 @@ def run(quick: bool = False) -> list[Record]:
     rounds, blocks = (1, 4) if quick else (3, 10)
     records = []
     for handler, path, n in (("wsgi", "/sync/1/", 300), ("asgi", "/async/1/", 150)):
-        absolute, added = paired_rounds(
-            VARIANTS, rounds, handler=handler, path=path, n=n, blocks=blocks
-        )
+        pr = paired_rounds(VARIANTS, rounds, handler=handler, path=path, n=n, blocks=blocks)
+        absolute, added = pr.absolute, pr.added
         anchors = {"prometheus+structlog+guid": Figure.of(added["anchors"])}
         h = handler.upper()
         records.append(
@@ -67,7 +72,38 @@ def run(quick: bool = False) -> list[Record]:
                 ),
             )
         )
+        if handler == "asgi":
+            records.append(_loop_thread(pr))
     return records
+
+
+def _loop_thread(pr: PairedRounds) -> Record:
+    """ASGI: the event loop's thread alone, and the thread hops per request.
+
+    Django's per-request thread work (a new executor thread per request,
+    the signal hops) moves the whole process's CPU by hundreds of µs from
+    block to block; opskit's middleware runs on the loop's thread.  A
+    ``sync_to_async`` hop of opskit's own would show as one more call handed
+    to a thread than in the bare blocks beside it.
+    """
+    hops = {v: statistics.median(pr.hops[v]) for v in VARIANTS} | {
+        "bare": statistics.median(x for v in VARIANTS for x in pr.bare_hops[v])
+    }
+    return Record(
+        suite="core",
+        metric="ASGI CPU per request on the event loop's thread, added over bare Django "
+        "(all capabilities on)",
+        unit="µs",
+        better="lower",
+        opskit=Figure.of(pr.added_thread["opskit-full"]),
+        anchors={"prometheus+structlog+guid": Figure.of(pr.added_thread["anchors"])},
+        notes=(
+            "time.thread_time() of the thread that runs the event loop, in the same blocks "
+            "as the row above (each against the bare block beside it); calls handed to a "
+            "thread per request (sync_to_async hops, median of blocks): "
+            + ", ".join(f"{k} {v:.2f}" for k, v in hops.items())
+        ),
+    )
 
 
 def _scaled(full: Figure, anchors: Figure) -> str:
