@@ -77,9 +77,10 @@ class OpsKitMiddleware:
         header_key = _request_id_meta_key()
         incoming = meta.get(header_key) if header_key else None
         request_id = valid_request_id(incoming) if incoming is not None else None
+        method = request.method
         record = context.RequestRecord(
             request_id or new_request_id(),
-            normalize_method(request.method),
+            method if method in KNOWN_METHODS else "_OTHER",  # normalize_method(), inline
             request.path_info,
         )
         record.client_address, record.client_proven = client_of(meta)
@@ -202,7 +203,10 @@ class OpsKitMiddleware:
                     raise
             return self._respond(record, request, response, pipeline)  # type: ignore[arg-type]
         finally:
-            _reset_record(token)
+            try:
+                _reset(token)
+            except ValueError:  # reset from another context: clearing is equivalent
+                _set_record(None)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         record, pipeline = self._begin(request)
@@ -221,19 +225,27 @@ class OpsKitMiddleware:
                     raise
             return self._respond(record, request, response, pipeline)
         finally:
-            _reset_record(token)
+            try:
+                _reset(token)
+            except ValueError:
+                _set_record(None)
 
     # -- Django's hooks ------------------------------------------------------
 
     def process_view(
         self, request: HttpRequest, view_func: Any, view_args: Any, view_kwargs: Any
     ) -> None:
-        _view_resolved(request)
+        """The route is known once the URL resolved."""
+        record = getattr(request, "opskit", None)
+        if record is not None:
+            _set_route(record, request)
 
     async def _aprocess_view(
         self, request: HttpRequest, view_func: Any, view_args: Any, view_kwargs: Any
     ) -> None:
-        _view_resolved(request)
+        record = getattr(request, "opskit", None)
+        if record is not None:
+            _set_route(record, request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> None:
         """Note the view's exception type; Django turns it into the 500."""
@@ -243,13 +255,7 @@ class OpsKitMiddleware:
 
 
 _set_record = context.record_var.set
-
-
-def _reset_record(token: Any) -> None:
-    try:
-        context.record_var.reset(token)
-    except ValueError:  # reset from another context: clearing is equivalent
-        context.record_var.set(None)
+_reset = context.record_var.reset
 
 
 @lru_cache(maxsize=1)
@@ -272,13 +278,6 @@ def _request_started(
             ext.request_started(record, request)
         except Exception as exc:
             report_internal_error(f"{type(ext).__name__}.request_started", exc)
-
-
-def _view_resolved(request: HttpRequest) -> None:
-    """``process_view`` in both modes: the route is known once the URL resolved."""
-    record = getattr(request, "opskit", None)
-    if record is not None:
-        _set_route(record, request)
 
 
 def _set_route(record: context.RequestRecord, request: HttpRequest) -> None:
@@ -308,7 +307,8 @@ def _loaded_user(request: HttpRequest) -> Any:
     if user is None:
         user = attrs.get("user")
         if isinstance(user, LazyObject):
-            wrapped = user._wrapped
+            # Past LazyObject's Python ``__getattribute__``: the same slot.
+            wrapped = object.__getattribute__(user, "_wrapped")
             user = None if wrapped is empty else wrapped
     return user
 
