@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 
 from tests.support.net import free_port
+from tests.support.processes import stop_process
 
 
 class HungListener:
@@ -284,10 +285,5 @@ def private_redis() -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(proc.pid, signal.SIGCONT)
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_process(proc, grace=5)
         shutil.rmtree(tmp, ignore_errors=True)

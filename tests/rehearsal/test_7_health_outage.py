@@ -36,6 +36,7 @@ from typing import Any
 import pytest
 
 from tests.health.faults import SwitchableProxy
+from tests.support.processes import stop_process
 from tools.dockerfile_smoke import command_args, instructions
 
 from .client import percentile
@@ -363,12 +364,7 @@ class HAProxy:
         return None
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        stop_process(self.proc)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

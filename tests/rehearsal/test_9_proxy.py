@@ -27,6 +27,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.processes import stop_process
+
 from .conftest import HEALTH_TOKEN, Stack
 from .stack import DEMO, free_port, wait_port
 
@@ -183,12 +185,7 @@ def uvicorn(stack: Stack, *flags: str) -> Iterator[tuple[int, Path]]:
         wait_port(port, 30)
         yield port, log
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_process(proc)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from .net import free_port
+from .processes import stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,9 +55,4 @@ def uvicorn_server(
             time.sleep(0.1)
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_process(proc)
