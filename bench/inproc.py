@@ -412,9 +412,11 @@ def run_paired(
 
     Besides each block's CPU (every thread), ``*_thread`` is the CPU of the
     thread that drives the requests (under ASGI the event loop's, where
-    opskit's middleware runs) and ``*_starts`` the threads started per
-    request: under ASGI, Django's per-request thread work is most of the
-    noise, and an added ``sync_to_async`` hop would show as a start more.
+    opskit's middleware runs) and ``*_hops`` the calls handed to a thread
+    pool per request: under ASGI, Django's per-request thread work is most
+    of the noise, and a ``sync_to_async`` hop of the variant's own would
+    show as one more.  (The count patches ``ThreadPoolExecutor.submit`` for
+    the rest of this process, which only measures.)
     """
     from django.conf import settings
 
