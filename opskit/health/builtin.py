@@ -380,7 +380,12 @@ class RedisCheck(_KeptConnectionCheck):
             self.sentinels = list(group.sentinels)
             parts = urlsplit(url)
             db = int(parts.path.strip("/") or 0)
-            return group.master_for(parts.hostname, db=db, **kwargs)  # type: ignore[no-untyped-call]
+            service = parts.hostname
+            if not service:
+                raise ValueError(
+                    f"a Sentinel LOCATION names the service: redis://<service>/<db> ({url!r})"
+                )
+            return group.master_for(service, db=db, **kwargs)  # type: ignore[no-untyped-call]
         if not url.startswith(("redis://", "rediss://", "unix://")):
             # Custom factories: use the cache's own client.
             from django_redis import get_redis_connection  # type: ignore[import-untyped]

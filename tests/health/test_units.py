@@ -117,6 +117,25 @@ def test_celery_redis_broker(settings: Any) -> None:
         CeleryBrokerCheck().run()
 
 
+def test_sentinel_location_without_a_service_is_a_clear_error(settings: Any) -> None:
+    """django-redis's Sentinel LOCATION is redis://<service>/<db>: none named, no guess."""
+    settings.CACHES = {
+        **settings.CACHES,
+        "nosvc": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": "redis:///0",
+            "OPTIONS": {"SENTINELS": [("127.0.0.1", 1)]},
+        },
+    }
+    check = RedisCheck("nosvc", connect_timeout=0.2)
+    try:
+        with pytest.raises(ValueError, match="names the service"):
+            check.run()
+        assert check.client is None  # nothing half-built is kept
+    finally:
+        check.close()
+
+
 def test_dict_spec_overrides_a_decorated_function() -> None:
     s = HealthSettings()
     check = build_one(
