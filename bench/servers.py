@@ -77,6 +77,20 @@ def cpu_seconds(pids: list[int]) -> tuple[float, float]:
     return user, system
 
 
+def main_thread_switches(pids: list[int]) -> int:
+    """Voluntary context switches of each process's main thread so far, summed.
+
+    ``/proc/<pid>/status`` counts the thread group leader alone: a sync
+    worker's only thread, and under uvicorn the event loop's thread, where a
+    blocking call (a system call that releases the GIL while an executor
+    thread waits for it) hands the GIL over and waits to get it back.
+    """
+    total = 0
+    for pid in pids:
+        total += psutil.Process(pid).num_ctx_switches().voluntary
+    return total
+
+
 @contextlib.contextmanager
 def server(
     name: str,

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..servers import Server, cpu_seconds, http_get, server, wrk
+from ..servers import Server, cpu_seconds, http_get, main_thread_switches, server, wrk
 from ..stats import Figure, Record
 from ..util import ROOT
 
@@ -107,6 +107,7 @@ class Samples:
     rps: dict[str, list[float]]
     cpu: dict[str, list[float]]  # µs per request, user + system
     sys: dict[str, list[float]]  # µs per request, system only
+    switches: dict[str, list[float]]  # voluntary, of the workers' main threads, per request
     lines: dict[str, float]  # stdout lines per request
 
 
@@ -114,6 +115,7 @@ def measure(cfg: Config, rounds: int, seconds: int, database_url: str | None) ->
     rps: dict[str, list[float]] = {s: [] for s in cfg.stacks}
     cpu: dict[str, list[float]] = {s: [] for s in cfg.stacks}
     sys_: dict[str, list[float]] = {s: [] for s in cfg.stacks}
+    switches: dict[str, list[float]] = {s: [] for s in cfg.stacks}
     lines: dict[str, float] = {}
     with (
         tempfile.TemporaryDirectory(prefix="opskit-bench-e2e-") as tmp,
@@ -141,15 +143,18 @@ def measure(cfg: Config, rounds: int, seconds: int, database_url: str | None) ->
                 srv = servers[s]
                 pids = srv.workers()
                 u0, s0 = cpu_seconds(pids)
+                v0 = main_thread_switches(pids)
                 load = wrk(srv.port, cfg.path, seconds)
                 u1, s1 = cpu_seconds(pids)
+                v1 = main_thread_switches(pids)
                 n = max(load.requests, 1)
                 rps[s].append(load.rps)
                 cpu[s].append((u1 - u0 + s1 - s0) / n * 1e6)
                 sys_[s].append((s1 - s0) / n * 1e6)
+                switches[s].append((v1 - v0) / n)
         for s, srv in servers.items():
             lines[s] = _lines_per_request(srv, cfg.path)
-    return Samples(rps, cpu, sys_, lines)
+    return Samples(rps, cpu, sys_, switches, lines)
 
 
 def _lines_per_request(srv: Server, path: str, count: int = 50) -> float:
@@ -203,6 +208,11 @@ def records_for(cfg: Config, smp: Samples) -> list[Record]:
         f"{LABEL[s]} {statistics.median(smp.sys[s]):.0f}" for s in cfg.stacks if s in smp.sys
     )
     line_note = ", ".join(f"{LABEL[s]} {smp.lines[s]:.2f}" for s in cfg.stacks)
+    switch_note = ", ".join(
+        f"{LABEL[s]} {statistics.median(smp.switches[s]):.2f}"
+        for s in cfg.stacks
+        if smp.switches.get(s)
+    )
     out.append(
         Record(
             suite="e2e",
@@ -218,7 +228,9 @@ def records_for(cfg: Config, smp: Samples) -> list[Record]:
             baseline={"bare Django (absolute)": Figure.of(smp.cpu["bare"])},
             notes=(
                 "user + system time of the worker processes (/proc/<pid>/stat) per request; "
-                f"system time alone, µs: {sys_note}; stdout lines per request: {line_note}"
+                f"system time alone, µs: {sys_note}; stdout lines per request: {line_note}; "
+                "voluntary context switches of the worker's main thread (under uvicorn the "
+                f"event loop's) per request: {switch_note}"
             ),
         )
     )
