@@ -46,6 +46,7 @@ class DBStats:
 
     __slots__ = ("by_alias", "count", "duration", "n_plus_one", "slow_queries")
 
+    # QueryStats.__init__ sets these fields itself (no super() call): keep both in step.
     def __init__(self) -> None:
         self.count = 0
         self.duration = 0.0

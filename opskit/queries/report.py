@@ -60,16 +60,21 @@ class QueryReporter:
     __slots__ = (
         "allow_keys",
         "allow_sites",
+        "max_fingerprints",
         "min_ms",
         "min_share",
         "settings",
         "slow_limit",
         "slow_s",
         "suppress_pagination",
+        "threshold",
     )
 
     def __init__(self, settings: QueriesSettings) -> None:
         s = self.settings = settings
+        # What every scope copies (read here once, not per request).
+        self.threshold = s.N_PLUS_ONE_THRESHOLD
+        self.max_fingerprints = max(1, s.MAX_FINGERPRINTS)
         self.slow_s = s.SLOW_QUERY_MS / 1000.0 if s.SLOW_QUERY_MS is not None else float("inf")
         self.slow_limit = s.SLOW_QUERY_LOG_LIMIT
         self.min_ms = s.N_PLUS_ONE_MIN_MS
