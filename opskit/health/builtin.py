@@ -371,6 +371,13 @@ class RedisCheck(_KeptConnectionCheck):
             # django-redis's Sentinel support: LOCATION is redis://<service>/<db>.
             from redis.sentinel import Sentinel
 
+            parts = urlsplit(url)
+            service = parts.hostname
+            if not service:
+                raise ValueError(
+                    f"a Sentinel LOCATION names the service: redis://<service>/<db> ({url!r})"
+                )
+            db = int(parts.path.strip("/") or 0)
             sentinel_kwargs = {
                 "socket_timeout": self.connect_timeout,
                 "socket_connect_timeout": self.connect_timeout,
@@ -378,13 +385,6 @@ class RedisCheck(_KeptConnectionCheck):
             }
             group = Sentinel(options["SENTINELS"], sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call]
             self.sentinels = list(group.sentinels)
-            parts = urlsplit(url)
-            db = int(parts.path.strip("/") or 0)
-            service = parts.hostname
-            if not service:
-                raise ValueError(
-                    f"a Sentinel LOCATION names the service: redis://<service>/<db> ({url!r})"
-                )
             return group.master_for(service, db=db, **kwargs)  # type: ignore[no-untyped-call]
         if not url.startswith(("redis://", "rediss://", "unix://")):
             # Custom factories: use the cache's own client.

@@ -131,7 +131,7 @@ def test_sentinel_location_without_a_service_is_a_clear_error(settings: Any) -> 
     try:
         with pytest.raises(ValueError, match="names the service"):
             check.run()
-        assert check.client is None  # nothing half-built is kept
+        assert check.client is None and check.sentinels == []  # nothing half-built is kept
     finally:
         check.close()
 
