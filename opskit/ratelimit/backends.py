@@ -216,6 +216,7 @@ class Breaker:
         self.open_until: float | None = None
         self.trial_started = 0.0
         self._lock = threading.Lock()
+        self._said = Throttle(max_keys=16)
 
     @property
     def is_open(self) -> bool:
@@ -263,20 +264,41 @@ class Breaker:
     def failure(self, exc: BaseException) -> None:
         with self._lock:
             self.failures += 1
+            failures = self.failures
             was_open = self.open_until is not None
-            if self.failures >= self.threshold:
+            if failures >= self.threshold:
                 self.open_until = time.monotonic() + self.cooldown
                 self.trial_started = 0.0
-        if not was_open and self.open_until is not None:
+        kind = type(exc).__name__
+        if failures < self.threshold:
+            # Below the threshold: the request failed open or closed without a
+            # trace but its log line's outcome.  Say why, once a minute per kind.
+            if self._said.due(kind, 60.0):
+                logger.warning(
+                    "rate limiter backend %s could not decide (%s: %s); %d of %d "
+                    "failures in a row before the breaker opens",
+                    self.name,
+                    kind,
+                    exc,
+                    failures,
+                    self.threshold,
+                    extra={
+                        "event": "ratelimit.decision_failed",
+                        "backend": self.name,
+                        "error_type": kind,
+                        "error": str(exc)[:300],
+                    },
+                )
+        elif not was_open:
             logger.error(
                 "rate limiter backend %s failed (%s); breaker open for %.1f s",
                 self.name,
-                type(exc).__name__,
+                kind,
                 self.cooldown,
                 extra={
                     "event": "ratelimit.backend_down",
                     "backend": self.name,
-                    "error_type": type(exc).__name__,
+                    "error_type": kind,
                 },
             )
 
@@ -428,8 +450,12 @@ def build_client(alias: str, topology: Topology, timeout: float, *, is_async: bo
     if is_async:
         # The decision's own deadline (``RedisBackend._acall``) governs and
         # keeps a reply that came while the loop was late; redis-py's read
-        # timeout would cancel it in the same turn.  It stays as a backstop.
-        kwargs["socket_timeout"] = 2 * timeout
+        # timeout would cancel it in the same turn.  It stays as a backstop,
+        # beyond the longest a decision may wait (a deadline moved once on a
+        # late loop, or a queued turn): when it fired first, a Cluster client
+        # also refreshed its slot map and reconnected the node's free
+        # connections, inside the next decisions' deadlines.
+        kwargs["socket_timeout"] = QUEUE_WAIT * timeout
     if topology == "cluster":
         kwargs.pop("host", None)
         kwargs.pop("port", None)

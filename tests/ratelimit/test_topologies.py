@@ -200,6 +200,10 @@ class TestEveryTopology:
             time.sleep(0.05)
         downs = [r for r in caplog.records if getattr(r, "event", "") == "ratelimit.backend_down"]
         assert len(downs) == 1
+        # The failures before the breaker opened said why, once (per kind a minute).
+        said = [r for r in caplog.records if getattr(r, "event", "") == "ratelimit.decision_failed"]
+        assert [(r.levelname, r.error_type) for r in said] == [("WARNING", "TimeoutError")]
+        assert said[0].error and f"1 of {THRESHOLD} failures" in said[0].getMessage()
 
     async def test_frozen_redis_async(
         self, topology: Topology, settings: Any, rl_prefix: str, monkeypatch: pytest.MonkeyPatch

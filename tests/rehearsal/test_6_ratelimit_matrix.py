@@ -11,9 +11,11 @@ connection subtracted) is that server's:
 1. a flood: 8 client processes x 100 attempts on one fresh key, limit 100
    per hour (one token back per 36 s, none during a flood of seconds): the
    quota is admitted exactly, everything else is a 429, nothing fails;
-2. 5,000 further requests, each on a fresh key: ``connected_clients`` stays
-   within the server's concurrency (workers x threads) plus a small constant,
-   and again after 30 s idle.  On a Cluster the bound holds on each node: a
+2. 5,000 further requests, each on a fresh key: each is admitted (at most
+   ``MISSES`` fail open on a decision that missed its deadline, each counted,
+   and the breaker never opens); ``connected_clients`` stays within the
+   server's concurrency (workers x threads) plus a small constant, and again
+   after 30 s idle.  On a Cluster the bound holds on each node: a
    cluster client keeps a connection per node it sends to, and fresh keys
    reach every node.
 
@@ -69,6 +71,15 @@ SLACK = 4
 BUSY_RUNS = 20
 BUSY_ATTEMPTS = 25  # per client process: 200 requests a run
 BURNERS_PER_CORE = 4
+#: Fresh-key requests (of 5,000 per cell) whose decision may miss its deadline
+#: and fail open, one at a time: the CI's 2 cores, loaded by every cell's
+#: servers, Redis deployments and 40 client processes at once, once left a
+#: uvicorn worker without a Cluster node's reply for the timeout (0.5 s), 1 of
+#: 5,000.  No key is over its quota here, so a miss admits nothing a limit
+#: would refuse; it is counted and reported, and the breaker must stay shut.
+#: The floods (one key over its quota) allow none.
+MISSES = 5
+MISS = "200 error (TimeoutError)"
 #: Requests per client connection (keep-alive where the server allows it).
 RECONNECT = 25
 
@@ -385,12 +396,18 @@ def load_cells(clients: Clients, cells: list[tuple[int, Cell]]) -> None:
         f = cell.figures
         f["workers"] = cell.server.worker_pids()
         f["clients at start"] = connected_clients(cell.redis.ports)
-        err_since = cell.server.err_size()
+        err_since, log_since = cell.server.err_size(), cell.server.log_size()
         f["flood"] = clients.fire(cell.server.port, cell.path, ATTEMPTS, f"198.18.{n}.1")
         f["further"] = clients.fire(cell.server.port, cell.path, PER_CLIENT, None)
         f["clients after load"] = connected_clients(cell.redis.ports)
         f["loaded at"] = time.monotonic()
         f["stderr"] = cell.server.errors(err_since)
+        # Why a decision failed (the limiter says so once a minute per kind).
+        f["limiter said"] = [
+            f"{r.get('event')}: {r.get('message')}"
+            for r in cell.server.records(log_since)
+            if str(r.get("event", "")).startswith(("ratelimit.decision", "ratelimit.backend"))
+        ]
 
 
 def test_ratelimit_matrix(stack: Any, scenario: dict[str, Any]) -> None:
@@ -458,6 +475,8 @@ def test_ratelimit_matrix(stack: Any, scenario: dict[str, Any]) -> None:
     for cell in cells:
         f = cell.figures
         flood, further = f["flood"], f["further"]
+        if f["limiter said"]:
+            counts[f"{cell.label}: the limiter logged"] = "; ".join(f["limiter said"])[:600]
         counts[f"{cell.label}: flood"] = (
             f"{flood} (limit {LIMIT} + refill {allowed_refill(flood.seconds)}, "
             f"{flood.seconds:.1f} s)"
@@ -498,13 +517,19 @@ def test_ratelimit_matrix(stack: Any, scenario: dict[str, Any]) -> None:
     for cell in cells:
         f = cell.figures
         flood, further = f["flood"], f["further"]
-        if flood.failed or further.failed:
-            problems.append(f"{cell.label}: failed answers {flood.failed} / {further.failed}")
+        said = f["limiter said"]
+        if flood.failed:
+            problems.append(f"{cell.label}: failed answers in the flood {flood.failed}; {said}")
+        misses = further.failed.get(MISS, 0)
+        if set(further.failed) - {MISS} or misses > MISSES:
+            problems.append(f"{cell.label}: failed answers {further.failed}; {said}")
+        if any(line.startswith("ratelimit.backend_down") for line in said):
+            problems.append(f"{cell.label}: the breaker opened on a live Redis; {said}")
         if not LIMIT <= flood.admitted <= LIMIT + allowed_refill(flood.seconds):
             problems.append(f"{cell.label}: admitted {flood.admitted} for a limit of {LIMIT}")
         if flood.admitted + flood.limited != CLIENTS * ATTEMPTS:
             problems.append(f"{cell.label}: flood answers {dict(flood.answers)}")
-        if further.admitted != PER_CLIENT * CLIENTS:
+        if further.admitted + misses != PER_CLIENT * CLIENTS:
             problems.append(f"{cell.label}: further requests {dict(further.answers)}")
         if len(further.pids) < len(f["workers"]):
             problems.append(f"{cell.label}: only workers {further.pids} of {f['workers']} served")
