@@ -159,6 +159,10 @@ def variant_settings(name: str, handler: str = "wsgi") -> dict[str, Any]:
             opskit = _only("QUERIES")
         elif name == "opskit-full":
             opskit = {}
+        elif name == "opskit-full-nosearch":
+            # Every capability, the query shapes still tracked, but no shape can
+            # reach the N+1 threshold: the same request without its N+1 report.
+            opskit = {"QUERIES": {"N_PLUS_ONE_THRESHOLD": 1_000_000}}
         elif name in ("opskit-sentry", "opskit-sentry-django"):
             # opskit initialises sentry-sdk itself (ready hook), errors only;
             # -django: with sentry-sdk's DjangoIntegration (cheap options).
@@ -173,15 +177,15 @@ def variant_settings(name: str, handler: str = "wsgi") -> dict[str, Any]:
             raise SystemExit(f"unknown variant {name}")
         # Exploration knob: OPSKIT sections merged over the variant's, as JSON.
         opskit.update(json.loads(os.environ.get("OPSKIT_BENCH_EXTRA", "{}")))
-        if name in ("opskit-logging", "opskit-full"):
+        if name in ("opskit-logging", "opskit-full", "opskit-full-nosearch"):
+            sink = {"handlers": ["sink"], "level": "INFO", "propagate": False}
             logging_cfg.update(
                 formatters={"f": {"()": "opskit.logs.JsonFormatter"}},
                 # As json_logging() configures it (the anchors get django-guid's filter).
                 filters={"rid": {"()": "opskit.logs.RequestIdFilter"}},
                 handlers={"sink": {**_devnull_handler({"f": 1}), "filters": ["rid"]}},
-                loggers={
-                    "opskit.request": {"handlers": ["sink"], "level": "INFO", "propagate": False}
-                },
+                # The query monitor's WARNINGs (N+1, slow queries) as JSON lines too.
+                loggers={"opskit.request": sink, "opskit.queries": dict(sink)},
             )
     elif name in HEALTH_VARIANTS:
         return _health_settings(name, apps, mw)

@@ -74,7 +74,43 @@ def run(quick: bool = False) -> list[Record]:
         )
         if handler == "asgi":
             records.append(_loop_thread(pr))
+    records.append(_n_plus_one_report(rounds, blocks))
     return records
+
+
+def _n_plus_one_report(rounds: int, blocks: int) -> Record:
+    """What a request that reports an N+1 pays for the report (issue 20's review: ~50 µs).
+
+    ``/db/`` runs one SQL shape 10 times: with every capability on it is an
+    N+1 (a JSON WARNING on ``opskit.queries``, the signal, the metric); the
+    same request with the threshold out of reach still tracks the shapes but
+    reports nothing.  Each variant's blocks are measured against bare Django
+    beside them; the report's cost is the difference, block by block.
+    """
+    variants = ["opskit-full", "opskit-full-nosearch"]
+    pr = paired_rounds(variants, rounds, handler="wsgi", path="/db/", n=200, blocks=blocks)
+    report = [
+        a - b
+        for a, b in zip(pr.added["opskit-full"], pr.added["opskit-full-nosearch"], strict=True)
+    ]
+    return Record(
+        suite="core",
+        metric="WSGI CPU added by an N+1 report (10 queries of one shape, every capability on)",
+        unit="µs",
+        better="lower",
+        opskit=Figure.of(report),
+        baseline={
+            "the request, N+1 reported, over bare Django": Figure.of(pr.added["opskit-full"]),
+            "the same, no N+1 search, over bare Django": Figure.of(
+                pr.added["opskit-full-nosearch"]
+            ),
+        },
+        notes=(
+            "one JSON WARNING line (opskit.queries, to /dev/null), the n_plus_one_detected "
+            "signal and metric, the call site; the difference of two paired variants, "
+            "block by block"
+        ),
+    )
 
 
 def _loop_thread(pr: PairedRounds) -> Record:

@@ -109,6 +109,7 @@ def _reset() -> None:
     global _rules
     _rules = None
     _skip_cache.clear()
+    _shown.clear()
 
 
 on_reload(_reset)
@@ -189,18 +190,31 @@ def call_site(start: int = 1) -> CallSite | None:
     return None
 
 
+#: Each file's path as reports show it, with the working directory it was
+#: made relative to (``os.path.relpath`` is most of a report's call site).
+_shown: dict[str, tuple[str, str]] = {}
+
+
 def format_site(site: CallSite | None) -> str | None:
     """``path:line in function``, the path relative to the working directory."""
     if site is None:
         return None
     filename, lineno, func = site
+    cwd = os.getcwd()
+    cached = _shown.get(filename)
+    if cached is not None and cached[0] == cwd:
+        return f"{cached[1]}:{lineno} in {func}"
+    shown = filename
     try:
-        rel = os.path.relpath(filename)
+        rel = os.path.relpath(filename, cwd)
         if not rel.startswith(".."):
-            filename = rel
+            shown = rel
     except ValueError:  # another drive on Windows
         pass
-    return f"{filename}:{lineno} in {func}"
+    if len(_shown) >= 4096:
+        _shown.clear()
+    _shown[filename] = (cwd, shown)
+    return f"{shown}:{lineno} in {func}"
 
 
 def site_matches(site: CallSite | None, entry: str) -> bool:

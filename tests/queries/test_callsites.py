@@ -143,3 +143,28 @@ def test_library_paths_skip_vendored_code(
     first, second = (e["call_site"] for e in events["n_plus_one"])
     assert "opskit_vendored_helper.py:2" in first
     assert second == _line_of("vendored")
+
+
+def test_a_shown_path_follows_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each file's shown path is cached, made relative to the directory of the moment."""
+    from opskit.queries.callsite import format_site
+
+    app = tmp_path / "proj" / "app"
+    app.mkdir(parents=True)
+    views = str(app / "views.py")
+    monkeypatch.chdir(tmp_path / "proj")
+    assert format_site((views, 7, "index")) == "app/views.py:7 in index"
+    assert format_site((views, 9, "detail")) == "app/views.py:9 in detail"  # the cached path
+    monkeypatch.chdir(app)
+    assert format_site((views, 7, "index")) == "views.py:7 in index"
+    monkeypatch.chdir(tmp_path / "proj" / "..")
+    assert format_site((views, 7, "index")) == "proj/app/views.py:7 in index"
+    monkeypatch.chdir("/")
+    elsewhere = format_site((views, 7, "index"))
+    assert elsewhere == f"{views.lstrip('/')}:7 in index"
+    monkeypatch.chdir(app / "..")
+    sibling = str(tmp_path / "other" / "x.py")
+    assert format_site((sibling, 1, "f")) == f"{sibling}:1 in f"  # outside: stays absolute
+    assert format_site(None) is None
