@@ -200,7 +200,10 @@ def format_site(site: CallSite | None) -> str | None:
     if site is None:
         return None
     filename, lineno, func = site
-    cwd = os.getcwd()
+    try:
+        cwd = os.getcwd()
+    except OSError:  # the directory was removed (an old release's workers)
+        return f"{filename}:{lineno} in {func}"
     cached = _shown.get(filename)
     if cached is not None and cached[0] == cwd:
         return f"{cached[1]}:{lineno} in {func}"

@@ -168,3 +168,10 @@ def test_a_shown_path_follows_the_working_directory(
     sibling = str(tmp_path / "other" / "x.py")
     assert format_site((sibling, 1, "f")) == f"{sibling}:1 in f"  # outside: stays absolute
     assert format_site(None) is None
+
+    def removed() -> str:
+        raise FileNotFoundError(2, "No such file or directory")
+
+    # A worker whose working directory was deleted (an old release) still reports.
+    monkeypatch.setattr(os, "getcwd", removed)
+    assert format_site((views, 7, "index")) == f"{views}:7 in index"
