@@ -343,8 +343,6 @@ class RedisCheck(_KeptConnectionCheck):
         self.pings = 0
 
     def _client(self) -> Any:
-        from urllib.parse import urlsplit
-
         from django.conf import settings
 
         cfg: dict[str, Any] = dict(settings.CACHES[self.alias])  # type: ignore[call-overload]
@@ -371,13 +369,9 @@ class RedisCheck(_KeptConnectionCheck):
             # django-redis's Sentinel support: LOCATION is redis://<service>/<db>.
             from redis.sentinel import Sentinel
 
-            parts = urlsplit(url)
-            service = parts.hostname
-            if not service:
-                raise ValueError(
-                    f"a Sentinel LOCATION names the service: redis://<service>/<db> ({url!r})"
-                )
-            db = int(parts.path.strip("/") or 0)
+            from ..rediscache import sentinel_master
+
+            service, db = sentinel_master(cfg)  # SentinelLocationError: opskit.E505
             sentinel_kwargs = {
                 "socket_timeout": self.connect_timeout,
                 "socket_connect_timeout": self.connect_timeout,

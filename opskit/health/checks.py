@@ -8,6 +8,8 @@ only the health capability knows:
 * ``opskit.E503`` ``HEALTH.PATHS`` (or ``LIVE_PATHS``/``STARTUP_PATHS``) is
   malformed.
 * ``opskit.E504`` ``DEADLINE``, ``TTL`` or ``PROBE_TIMEOUT`` is not positive.
+* ``opskit.E505`` a Redis check's cache alias uses Sentinel but its ``LOCATION``
+  names no master service.
 * ``opskit.W501`` a project URL pattern is shadowed by a health path.
 * ``opskit.W502`` ``DETAILS = "always"`` shows internals to anyone.
 * ``opskit.W503`` the deadline (or a check's timeout) does not fit
@@ -113,6 +115,36 @@ def _unbounded_connects() -> list[Any]:
     ]
 
 
+def _sentinel_locations(built: list[Any]) -> list[Any]:
+    """A Redis check on a Sentinel alias needs the master's service in LOCATION."""
+    from ..rediscache import SentinelLocationError, cache_config, sentinel_master
+    from .builtin import RedisCheck
+
+    errors: list[Any] = []
+    for check in built:
+        if not isinstance(check, RedisCheck):
+            continue
+        try:
+            config = cache_config(check.alias)
+        except Exception:
+            continue  # a missing alias fails the check itself, by name
+        if not (config.get("OPTIONS") or {}).get("SENTINELS"):
+            continue
+        try:
+            sentinel_master(config)
+        except SentinelLocationError as exc:
+            errors.append(
+                Error(
+                    f"OPSKIT HEALTH check {check.name!r}: {exc}; the check fails on every "
+                    "probe until it does.",
+                    hint="Set the cache's LOCATION to 'redis://<service>/<db>', e.g. "
+                    "'redis://mymaster/0'.",
+                    id="opskit.E505",
+                )
+            )
+    return errors
+
+
 def check_health(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     s = get_settings().HEALTH
     if not s.ENABLED:
@@ -152,6 +184,7 @@ def check_health(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             )
     errors += _shadowed(s)
     errors += _unbounded_connects()
+    errors += _sentinel_locations(built)
     if s.DETAILS == "always":
         errors.append(
             Warning(

@@ -38,6 +38,9 @@ from collections.abc import Sequence
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from django.core.exceptions import ImproperlyConfigured
+
+from ..rediscache import cache_config, locations, sentinel_master, uses_sentinel
 from ..throttle import Throttle
 
 __all__ = [
@@ -363,20 +366,6 @@ _CARRIED = frozenset(
 _MISCONFIGURED = ("MovedError", "AskError", "CrossSlotTransactionError")
 
 
-def _cache_config(alias: str) -> dict[str, Any]:
-    from django.conf import settings
-
-    caches: Any = settings.CACHES
-    return dict(caches[alias])
-
-
-def _locations(config: dict[str, Any]) -> list[str]:
-    location = config.get("LOCATION") or []
-    if isinstance(location, str):
-        location = location.split(",")
-    return [str(loc).strip() for loc in location if str(loc).strip()]
-
-
 def redis_topology(alias: str, setting: str = "auto") -> Topology:
     """The topology the limiter talks to for ``alias`` (settings only, no I/O).
 
@@ -388,11 +377,7 @@ def redis_topology(alias: str, setting: str = "auto") -> Topology:
     """
     if setting in ("single", "sentinel", "cluster"):
         return setting  # type: ignore[return-value]
-    options = _cache_config(alias).get("OPTIONS") or {}
-    names = f"{options.get('CLIENT_CLASS', '')} {options.get('CONNECTION_FACTORY', '')}"
-    if "Sentinel" in names or options.get("SENTINELS"):
-        return "sentinel"
-    return "single"
+    return "sentinel" if uses_sentinel(cache_config(alias)) else "single"
 
 
 def _connection_kwargs(alias: str, timeout: float) -> dict[str, Any]:
@@ -426,17 +411,22 @@ def _connection_kwargs(alias: str, timeout: float) -> dict[str, Any]:
 
 def _cluster_nodes(alias: str) -> list[tuple[str, int]]:
     nodes = []
-    for loc in _locations(_cache_config(alias)):
+    for loc in locations(cache_config(alias)):
         parts = urlsplit(loc if "://" in loc else f"redis://{loc}")
         nodes.append((parts.hostname or "127.0.0.1", parts.port or 6379))
     return nodes
 
 
 def _sentinel_setup(alias: str) -> tuple[list[tuple[str, int]], str, dict[str, Any]]:
-    config = _cache_config(alias)
+    """The sentinels, the master's service, and the sentinels' own client options.
+
+    A LOCATION without a service raises :class:`SentinelLocationError`
+    (system check ``opskit.E307``), logged as ``ratelimit.misconfigured``.
+    """
+    config = cache_config(alias)
     options = config.get("OPTIONS") or {}
+    service, _db = sentinel_master(config)  # the db: in the alias's pool's kwargs
     sentinels = [(str(h), int(p)) for h, p in options.get("SENTINELS") or []]
-    service = urlsplit(_locations(config)[0]).hostname or ""
     return sentinels, service, dict(options.get("SENTINEL_KWARGS") or {})
 
 
@@ -446,6 +436,9 @@ def build_client(alias: str, topology: Topology, timeout: float, *, is_async: bo
     Building a sync Cluster client reads the slot map (a round trip); the
     others connect on first use.
     """
+    # Read first: the alias's own client (for the kwargs) cannot be built
+    # from a LOCATION without a service, and its error names no cause.
+    sentinel = _sentinel_setup(alias) if topology == "sentinel" else None
     kwargs = _connection_kwargs(alias, timeout)
     if is_async:
         # The decision's own deadline (``RedisBackend._acall``) governs and
@@ -477,10 +470,10 @@ def build_client(alias: str, topology: Topology, timeout: float, *, is_async: bo
 
         startup = [ClusterNode(h, p) for h, p in nodes]  # type: ignore[no-untyped-call]
         return RedisCluster(startup_nodes=startup, **kwargs)
-    if topology == "sentinel":
+    if sentinel is not None:
         kwargs.pop("host", None)
         kwargs.pop("port", None)
-        sentinels, service, sentinel_kwargs = _sentinel_setup(alias)
+        sentinels, service, sentinel_kwargs = sentinel
         sentinel_kwargs.setdefault("socket_timeout", timeout)
         sentinel_kwargs.setdefault("socket_connect_timeout", timeout)
         if is_async:
@@ -654,7 +647,10 @@ class RedisBackend(Backend):
     def _misconfigured(self, exc: BaseException) -> None:
         """A wrong topology or client is an ERROR every minute, not a quiet fail-open."""
         kind = type(exc).__name__
-        if not isinstance(exc, (AttributeError, TypeError)) and kind not in _MISCONFIGURED:
+        if (
+            not isinstance(exc, (AttributeError, TypeError, ImproperlyConfigured))
+            and kind not in _MISCONFIGURED
+        ):
             return
         if not self._loud.due(kind, 60.0):
             return

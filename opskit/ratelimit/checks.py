@@ -9,6 +9,8 @@
 * ``opskit.E305`` limits are declared but the ``CACHE`` alias is missing or not django-redis.
 * ``opskit.E306`` ``RATELIMIT.TOPOLOGY`` does not match the server (a Cluster
   node without ``TOPOLOGY="cluster"``, or ``"cluster"`` on a plain server).
+* ``opskit.E307`` the ``CACHE`` alias uses Sentinel but its ``LOCATION`` names
+  no master service (``redis://<service>/<db>``).
 * ``opskit.W301`` the ``cache`` backend on a cache that is not shared or atomic.
 * ``opskit.W302`` ``SOCKET_TIMEOUT`` is not in (0, 1] s: a hung Redis stalls requests.
 """
@@ -130,7 +132,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             )
         )
     if DECLARED and s.BACKEND == "redis" and backend.startswith("django_redis."):
-        errors.extend(_check_topology(s.CACHE, s.TOPOLOGY, s.SOCKET_TIMEOUT))
+        sentinel = _check_sentinel(s.CACHE, s.TOPOLOGY)
+        errors.extend(sentinel or _check_topology(s.CACHE, s.TOPOLOGY, s.SOCKET_TIMEOUT))
     if s.BACKEND == "cache":
         if conf is None:
             errors.append(
@@ -156,6 +159,30 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             )
         )
     return errors
+
+
+def _check_sentinel(alias: str, setting: str) -> list[Any]:
+    """A Sentinel alias must name its master's service (settings only, no I/O)."""
+    from ..rediscache import SentinelLocationError, cache_config, sentinel_master
+    from .backends import redis_topology
+
+    if setting not in ("auto", "single", "sentinel", "cluster"):
+        return []  # reported as E304
+    if redis_topology(alias, setting) != "sentinel":
+        return []
+    try:
+        sentinel_master(cache_config(alias))
+    except SentinelLocationError as exc:
+        return [
+            Error(
+                f"OPSKIT RATELIMIT.CACHE {alias!r}: {exc}; every decision fails (open or "
+                "closed) until it does.",
+                hint="Set LOCATION to 'redis://<service>/<db>', e.g. 'redis://mymaster/0', "
+                "with the sentinels in OPTIONS['SENTINELS'].",
+                id="opskit.E307",
+            )
+        ]
+    return []
 
 
 def _check_topology(alias: str, setting: str, timeout: float) -> list[Any]:

@@ -89,3 +89,20 @@ def test_w504_postgresql_alias_without_connect_timeout(monkeypatch: pytest.Monke
     assert ids() == ["opskit.W504"]
     monkeypatch.setitem(pg, "OPTIONS", {"connect_timeout": 2})
     assert ids() == []
+
+
+def test_e505_sentinel_location_without_a_service(settings: Any) -> None:
+    settings.CACHES = {
+        **settings.CACHES,
+        "nosvc": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": "redis:///0",
+            "OPTIONS": {"SENTINELS": [("127.0.0.1", 26379)]},
+        },
+    }
+    assert ids(CHECKS=["redis:nosvc"]) == ["opskit.E505"]
+    with override_settings(OPSKIT={"HEALTH": {"CHECKS": ["redis:nosvc"]}}):
+        (error,) = [m for m in checks.run_checks() if m.id == "opskit.E505"]
+    assert "redis.nosvc" in error.msg and "names none" in error.msg
+    settings.CACHES["nosvc"]["LOCATION"] = "redis://mymaster/0"
+    assert ids(CHECKS=["redis:nosvc"]) == []

@@ -129,7 +129,7 @@ def test_sentinel_location_without_a_service_is_a_clear_error(settings: Any) -> 
     }
     check = RedisCheck("nosvc", connect_timeout=0.2)
     try:
-        with pytest.raises(ValueError, match="names the service"):
+        with pytest.raises(ValueError, match="names the master's service"):
             check.run()
         assert check.client is None and check.sentinels == []  # nothing half-built is kept
     finally:

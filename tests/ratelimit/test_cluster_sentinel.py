@@ -153,3 +153,29 @@ def test_readyz_redis_check_on_a_cluster(redis_cluster: RedisCluster, settings: 
         assert check.run() is None and check.cluster is True
     finally:
         check.close()
+
+
+def test_sentinel_location_without_a_service_is_e307_and_loud(
+    sentinel_group: SentinelGroup,
+    settings: Any,
+    rl_prefix: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``redis:///0`` names no master: a check error and an ERROR, never a guessed ``""``."""
+    import tests.ratelimit.urls  # noqa: F401  (declares limits: the check applies)
+
+    cache = {**sentinel_group.cache_settings(), "LOCATION": "redis:///0"}
+    _use(settings, rl_prefix, "rlnosvc", cache)
+    (error,) = [e for e in check_settings() if e.id == "opskit.E307"]
+    assert "'redis:///0' names none" in error.msg and "redis://<service>/<db>" in error.msg
+    assert _e306(settings) == []  # one error for one mistake
+    caplog.set_level(logging.ERROR, logger="opskit.ratelimit")
+    limiter = Limiter("100/h", scope=f"nosvc-{uuid.uuid4().hex}", fail_open=False)
+    d = limiter.decide("k")
+    assert (d.outcome, d.allowed, d.error) == ("error", False, "SentinelLocationError")
+    loud = [r for r in caplog.records if getattr(r, "event", "") == "ratelimit.misconfigured"]
+    assert len(loud) == 1 and "names none" in loud[0].getMessage()
+    # Named, on the same sentinels: no check error, decisions exact.
+    _use(settings, rl_prefix, "rlnosvc", sentinel_group.cache_settings())
+    assert [e.id for e in check_settings() if e.id.startswith("opskit.E30")] == []
+    assert limiter.decide("k").limits[0].remaining == 99
