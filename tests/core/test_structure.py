@@ -40,6 +40,7 @@ CORE = frozenset(
         "middleware",
         "propagation",
         "redact",
+        "rediscache",
         "signals",
         "throttle",
     }
