@@ -179,3 +179,23 @@ def test_sentinel_location_without_a_service_is_e307_and_loud(
     _use(settings, rl_prefix, "rlnosvc", sentinel_group.cache_settings())
     assert [e.id for e in check_settings() if e.id.startswith("opskit.E30")] == []
     assert limiter.decide("k").limits[0].remaining == 99
+
+
+async def test_sentinel_location_without_a_service_async_decisions_follow_the_fail_mode(
+    sentinel_group: SentinelGroup,
+    settings: Any,
+    rl_prefix: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The async client (a long-lived loop) reads the alias the same way: no client for ``""``."""
+    cache = {**sentinel_group.cache_settings(), "LOCATION": "redis:///0"}
+    _use(settings, rl_prefix, "rlnosvca", cache)
+    caplog.set_level(logging.ERROR, logger="opskit.ratelimit")
+    closed = Limiter("100/h", scope=f"nosvca-{uuid.uuid4().hex}", fail_open=False)
+    d = await closed.adecide("k")
+    assert (d.outcome, d.allowed, d.error) == ("error", False, "SentinelLocationError")
+    opened = await Limiter("100/h", scope=closed.scope).adecide("k")
+    assert (opened.outcome, opened.allowed) == ("error", True)
+    loud = [r for r in caplog.records if getattr(r, "event", "") == "ratelimit.misconfigured"]
+    assert len(loud) == 1 and "redis://<service>/<db>" in loud[0].getMessage()
+    assert not get_backend()._loops  # nothing half-built kept for the loop
