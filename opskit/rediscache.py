@@ -17,7 +17,13 @@ from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
-__all__ = ["SentinelLocationError", "cache_config", "sentinel_master", "uses_sentinel"]
+__all__ = [
+    "SentinelLocationError",
+    "cache_config",
+    "locations",
+    "sentinel_master",
+    "uses_sentinel",
+]
 
 
 class SentinelLocationError(ImproperlyConfigured, ValueError):
