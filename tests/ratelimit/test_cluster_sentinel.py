@@ -35,6 +35,15 @@ def _e306(settings: Any) -> list[Any]:
     return [e for e in check_settings() if e.id == "opskit.E306"]
 
 
+def _misconfigured(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if getattr(r, "event", "") == "ratelimit.misconfigured"]
+
+
+def _nameless(settings: Any, rl_prefix: str, alias: str, group: SentinelGroup) -> None:
+    """The group's alias with a ``LOCATION`` that names no service."""
+    _use(settings, rl_prefix, alias, {**group.cache_settings(), "LOCATION": "redis:///0"})
+
+
 def test_cluster_client_follows_a_slot_migration(
     redis_cluster: RedisCluster, settings: Any, rl_prefix: str
 ) -> None:
@@ -80,7 +89,7 @@ def test_cluster_node_without_cluster_topology_is_loud_and_per_fail_mode(
     caplog.set_level(logging.ERROR, logger="opskit.ratelimit")
     d = limiter.decide(ident)
     assert (d.outcome, d.allowed, d.error) == ("error", False, "MovedError")
-    loud = [r for r in caplog.records if getattr(r, "event", "") == "ratelimit.misconfigured"]
+    loud = _misconfigured(caplog)
     assert len(loud) == 1 and loud[0].levelno == logging.ERROR
     # Fail open is open, but never silently: the same loud event (throttled).
     open_limiter = Limiter("100/h", scope=limiter.scope)
@@ -164,8 +173,7 @@ def test_sentinel_location_without_a_service_is_e307_and_loud(
     """``redis:///0`` names no master: a check error and an ERROR, never a guessed ``""``."""
     import tests.ratelimit.urls  # noqa: F401  (declares limits: the check applies)
 
-    cache = {**sentinel_group.cache_settings(), "LOCATION": "redis:///0"}
-    _use(settings, rl_prefix, "rlnosvc", cache)
+    _nameless(settings, rl_prefix, "rlnosvc", sentinel_group)
     (error,) = [e for e in check_settings() if e.id == "opskit.E307"]
     assert "'redis:///0' names none" in error.msg and "redis://<service>/<db>" in error.msg
     assert _e306(settings) == []  # one error for one mistake
@@ -173,7 +181,7 @@ def test_sentinel_location_without_a_service_is_e307_and_loud(
     limiter = Limiter("100/h", scope=f"nosvc-{uuid.uuid4().hex}", fail_open=False)
     d = limiter.decide("k")
     assert (d.outcome, d.allowed, d.error) == ("error", False, "SentinelLocationError")
-    loud = [r for r in caplog.records if getattr(r, "event", "") == "ratelimit.misconfigured"]
+    loud = _misconfigured(caplog)
     assert len(loud) == 1 and "names none" in loud[0].getMessage()
     # Named, on the same sentinels: no check error, decisions exact.
     _use(settings, rl_prefix, "rlnosvc", sentinel_group.cache_settings())
@@ -188,14 +196,13 @@ async def test_sentinel_location_without_a_service_async_decisions_follow_the_fa
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The async client (a long-lived loop) reads the alias the same way: no client for ``""``."""
-    cache = {**sentinel_group.cache_settings(), "LOCATION": "redis:///0"}
-    _use(settings, rl_prefix, "rlnosvca", cache)
+    _nameless(settings, rl_prefix, "rlnosvca", sentinel_group)
     caplog.set_level(logging.ERROR, logger="opskit.ratelimit")
     closed = Limiter("100/h", scope=f"nosvca-{uuid.uuid4().hex}", fail_open=False)
     d = await closed.adecide("k")
     assert (d.outcome, d.allowed, d.error) == ("error", False, "SentinelLocationError")
     opened = await Limiter("100/h", scope=closed.scope).adecide("k")
     assert (opened.outcome, opened.allowed) == ("error", True)
-    loud = [r for r in caplog.records if getattr(r, "event", "") == "ratelimit.misconfigured"]
+    loud = _misconfigured(caplog)
     assert len(loud) == 1 and "redis://<service>/<db>" in loud[0].getMessage()
     assert not get_backend()._loops  # nothing half-built kept for the loop
