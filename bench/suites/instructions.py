@@ -6,7 +6,8 @@ measure.  Valgrind's callgrind counts the instructions a process executes,
 which do not depend on what else the machine is doing: the same run counts
 the same to within a few dozen instructions in a billion.
 
-Each variant runs ``bench.inproc`` (WSGI, ``GET /sync/1/``) three times
+Each variant runs ``bench.inproc`` (WSGI, ``GET /sync/1/``; bare Django,
+every capability and the anchors also under ASGI, ``GET /async/1/``) three times
 under callgrind, with 200 warm-up requests and then ``N`` more, for three
 values of ``N``.  Differences between consecutive runs leave out Django's
 setup and the warm-up: each is the instructions of the added requests
@@ -51,13 +52,21 @@ LABELS = {
     "anchors": "prometheus+structlog+guid",
 }
 VARIANTS = ["bare", "opskit-core", *dict.fromkeys(v for p in PAIRS for v in p[:2])]
+#: Under ASGI (``ASGIHandler``, an async view): what the CPU-time rows of the
+#: ``core`` suite measure through hundreds of µs of per-request thread noise.
+ASGI_PATH = "/async/1/"
+ASGI_VARIANTS = ["bare", "opskit-full", "anchors"]
 
 
-def _instructions(variant: str, n: int) -> int:
+def _instructions(variant: str, n: int, handler: str = "wsgi") -> int:
     """Instructions of one ``bench.inproc`` run of ``n`` requests (plus warm-up)."""
+    path = PATH if handler == "wsgi" else ASGI_PATH
     return callgrind_instructions(
-        ["bench.inproc", "--variant", variant, "--path", PATH, "--n", str(n), "--repeats", "1"],
-        f"{variant} (n={n})",
+        [
+            *("bench.inproc", "--variant", variant, "--handler", handler, "--path", path),
+            *("--n", str(n), "--repeats", "1"),
+        ],
+        f"{variant} {handler} (n={n})",
     )
 
 
@@ -73,11 +82,12 @@ def run(quick: bool = False) -> list[Record]:
             "valgrind is not installed (apt-get install valgrind); `make bench` installs it"
         )
     sizes = (50, 100, 150) if quick else (50, 150, 250)
-    jobs = [(v, n) for v in VARIANTS for n in sizes]
+    jobs = [(v, n, "wsgi") for v in VARIANTS for n in sizes]
+    jobs += [(v, n, "asgi") for v in ASGI_VARIANTS for n in sizes]
     # Counts do not depend on load, so the runs may share the cores.
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         results = dict(zip(jobs, pool.map(lambda j: _instructions(*j), jobs), strict=True))
-    per = {v: per_request({n: results[(v, n)] for n in sizes}) for v in VARIANTS}
+    per = {v: per_request({n: results[(v, n, "wsgi")] for n in sizes}) for v in VARIANTS}
     bare = per["bare"]
 
     def added(variant: str) -> Figure:
@@ -114,4 +124,32 @@ def run(quick: bool = False) -> list[Record]:
                 ),
             )
         )
+    records.append(_asgi(results, sizes))
     return records
+
+
+def _asgi(results: dict[tuple[str, int, str], int], sizes: tuple[int, ...]) -> Record:
+    """Every capability against the anchor stack through Django's ASGI handler.
+
+    Django's per-request thread work (a new executor thread, the signal
+    hops) is in every variant's count, bare's too: the thread switches make
+    the count vary by a few hundred instructions per request, not thousands.
+    """
+    per = {v: per_request({n: results[(v, n, "asgi")] for n in sizes}) for v in ASGI_VARIANTS}
+
+    def added(variant: str) -> Figure:
+        return Figure.of([(x - b) / 1000 for x, b in zip(per[variant], per["bare"], strict=True)])
+
+    ours, theirs = added("opskit-full"), added("anchors")
+    return Record(
+        suite="instructions",
+        metric="ASGI instructions per request added over bare Django: "
+        "every capability vs django-prometheus + django-structlog + django-guid",
+        unit="k instr.",
+        better="lower",
+        opskit=ours,
+        anchors={LABELS["anchors"]: theirs},
+        baseline={"bare Django (absolute)": Figure.of([b / 1000 for b in per["bare"]])},
+        verdict=f"{ours.median / theirs.median:.2f}x",
+        notes=f"async view ({ASGI_PATH}) through ASGIHandler with a real scope, receive and send",
+    )

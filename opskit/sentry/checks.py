@@ -15,7 +15,9 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
+from importlib.util import find_spec
 from typing import Any
 
 from django.core.checks import Error, Warning
@@ -33,21 +35,18 @@ def check_sentry(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     s = settings.SENTRY
     errors: list[Any] = []
     dsn = configured_dsn(s)
-    try:
-        import sentry_sdk
-        from sentry_sdk.utils import BadDsn, Dsn
-    except ImportError:
+    # Without a DSN, sentry-sdk is only imported here if something else
+    # imported it: importing it has a per-request cost (see integration.setup).
+    if not _installed():
         if dsn:
-            errors.append(
-                Error(
-                    "A Sentry DSN is configured but sentry-sdk is not installed: "
-                    "no error reaches Sentry.",
-                    hint="pip install 'django-opskit[sentry]'",
-                    id="opskit.E601",
-                )
-            )
+            errors.append(_e601())
         return errors
     if dsn:
+        try:
+            import sentry_sdk  # noqa: F401 - the package itself, not only a cached submodule
+            from sentry_sdk.utils import BadDsn, Dsn
+        except ImportError:  # found but broken: it cannot send either
+            return [_e601()]
         try:
             Dsn(dsn)
         except (BadDsn, ValueError) as exc:
@@ -87,8 +86,9 @@ def check_sentry(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         errors.append(_w602("REPORT_SLOW_REQUESTS", "SLOW_REQUESTS"))
     if s.REPORT_N_PLUS_ONE and not settings.QUERIES.ENABLED:
         errors.append(_w602("REPORT_N_PLUS_ONE", "QUERIES"))
-    client = sentry_sdk.get_client()
-    if client.is_active() and not state.owned:
+    sdk = sys.modules.get("sentry_sdk")  # not imported: not initialised
+    client = sdk.get_client() if sdk is not None else None
+    if client is not None and client.is_active() and not state.owned:
         if client.options.get("before_send") is not before_send:
             errors.append(
                 Warning(
@@ -110,6 +110,22 @@ def check_sentry(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                 )
             )
     return errors
+
+
+def _installed() -> bool:
+    """Whether sentry-sdk can be imported, without importing it."""
+    try:
+        return find_spec("sentry_sdk") is not None  # None too when its import is blocked
+    except ValueError:  # a module without a spec, put in sys.modules by hand
+        return True
+
+
+def _e601() -> Any:
+    return Error(
+        "A Sentry DSN is configured but sentry-sdk is not installed: no error reaches Sentry.",
+        hint="pip install 'django-opskit[sentry]'",
+        id="opskit.E601",
+    )
 
 
 def _w602(key: str, section: str) -> Any:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextvars
 import inspect
 import os
+import sys
 import warnings
 from collections.abc import Callable
 from functools import lru_cache
@@ -401,13 +402,20 @@ def setup() -> None:
     reports a DSN that cannot be used).
     """
     global _processor_registered
+    s = get_settings().SENTRY
+    dsn = configured_dsn(s)
+    if not dsn and "sentry_sdk" not in sys.modules:
+        # Nobody has initialised sentry-sdk (it is not even imported), and
+        # opskit will not: leave it unimported.  Importing it sets its scope
+        # context variables in the main thread's context, which every
+        # context copies, and asgiref walks them on each ``sync_to_async``
+        # hop: about 36 calls per ASGI request, for a project without Sentry.
+        return
     try:
         import sentry_sdk
         from sentry_sdk.scope import add_global_event_processor
     except ImportError:
         return
-    s = get_settings().SENTRY
-    dsn = configured_dsn(s)
     client = sentry_sdk.get_client()
     if client.is_active() and not state.owned:
         # The user initialised sentry-sdk: keep their client and options.

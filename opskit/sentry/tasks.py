@@ -9,6 +9,7 @@ captures the exception itself.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from .. import signals
@@ -73,6 +74,8 @@ def on_task_finished(sender: Any, **kwargs: Any) -> None:
 
 def connect() -> None:
     """READY hook (idempotent); nothing without sentry-sdk."""
+    if "sentry_sdk" not in sys.modules:
+        return  # not imported, so not initialised: no import for nothing (see integration.setup)
     try:
         import sentry_sdk
     except ImportError:

@@ -9,17 +9,16 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
-import json
 import os
 import pkgutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import opskit
+
+from ..support.processes import probe_json
 
 PACKAGE = Path(opskit.__file__).parent
 #: Capability packages.
@@ -121,18 +120,7 @@ def _probe(modules: list[str], settings_module: str | None) -> dict[str, Any]:
     if settings_module:
         env["DJANGO_SETTINGS_MODULE"] = settings_module
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    out = subprocess.run(
-        [sys.executable, "-c", _IMPORT_PROBE, *modules],
-        env=env,
-        cwd=PACKAGE.parent,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
+    return probe_json(_IMPORT_PROBE, modules, env, PACKAGE.parent)
 
 
 def test_every_module_is_probed() -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +15,7 @@ import opskit.sentry
 from opskit.extensions import get_extensions
 from opskit.sentry.extension import SentryExtension
 
+from ..support.processes import probe_json
 from .conftest import Sink, clear_scopes
 
 pytestmark = pytest.mark.urls("tests.sentry.urls")
@@ -134,3 +137,64 @@ def test_traces_sampler_setting_keeps_probes_untraced(sentry_on: Any) -> None:
     for path in ("/healthz", "/sentry/ok/1/"):
         wsgi_get(path)
     assert [t["tags"]["http.route"] for t in sink.transactions()] == ["sentry/ok/<int:pk>/"]
+
+
+_UNUSED_PROBE = r"""
+import asyncio, contextvars, json, sys
+import django
+from django.core import checks
+
+django.setup()
+problems = [m.id for m in checks.run_checks(include_deployment_checks=True)]
+from django.core.handlers.asgi import ASGIHandler
+from django.test import Client
+
+status = Client().get("/healthz").status_code
+
+async def asgi_get():
+    sent, bodies = [], [{"type": "http.request", "body": b"", "more_body": False}]
+    async def receive():
+        if bodies:
+            return bodies.pop()
+        await asyncio.Event().wait()  # no disconnect: cancelled after the response
+    async def send(message):
+        sent.append(message)
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "GET", "scheme": "http", "path": "/healthz", "raw_path": b"/healthz",
+             "query_string": b"", "headers": [(b"host", b"testserver")],
+             "client": ("127.0.0.1", 1), "server": ("testserver", 80)}
+    await ASGIHandler()(scope, receive, send)
+    return sent[0]["status"]
+
+print(json.dumps({
+    "statuses": [status, asyncio.run(asgi_get())],
+    "imported": "sentry_sdk" in sys.modules,
+    "context_vars": sorted(v.name for v in contextvars.copy_context()),
+    "opskit_checks": sorted(p for p in problems if p.startswith("opskit.E6") or p.startswith("opskit.W6")),
+}))
+"""
+
+
+def _unused_probe(dsn: str | None) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if k not in ("SENTRY_DSN", "PYTHONSTARTUP")}
+    env["DJANGO_SETTINGS_MODULE"] = "tests.settings"
+    if dsn is not None:
+        env["SENTRY_DSN"] = dsn
+    return probe_json(_UNUSED_PROBE, [], env, Path(__file__).resolve().parents[2])
+
+
+def test_without_a_dsn_sentry_sdk_is_never_imported() -> None:
+    """No DSN and no ``sentry_sdk.init()``: opskit's ready hooks, its checks and
+    requests (WSGI and ASGI) leave sentry-sdk unimported, so its scope context
+    variables are not in every request's context (asgiref walks them on each
+    ``sync_to_async`` hop)."""
+    unused = _unused_probe(None)
+    assert unused["statuses"] == [200, 200]
+    assert unused["imported"] is False
+    assert not [v for v in unused["context_vars"] if "scope" in v or "sentry" in v]
+    assert unused["opskit_checks"] == []
+    # The same probe sees sentry-sdk when a DSN makes opskit initialise it.
+    used = _unused_probe("http://public@127.0.0.1:9/1")
+    assert used["statuses"] == [200, 200]
+    assert used["imported"] is True
+    assert "isolation_scope" in used["context_vars"]
