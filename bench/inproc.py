@@ -451,6 +451,45 @@ def run_paired(
     return out
 
 
+def run_sections(handler: str, path: str, n: int, repeats: int) -> list[float]:
+    """opskit's own steps per request (µs, wall), timed where they run in the handler.
+
+    ``perf_counter`` around the middleware's ``_begin``, its request-started
+    hooks and ``_respond`` (the response hooks, the request line, the
+    metrics, the finished hooks): all of opskit's per-request work apart
+    from a few calls, synchronous under both handlers.  The same code runs
+    the same instructions under WSGI and ASGI (the ``instructions`` suite);
+    timing it in both shows how fast it runs inside each.
+    """
+    from opskit import middleware
+
+    spent = [0.0]
+    clock = time.perf_counter
+
+    def timed(func: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any) -> Any:
+            t0 = clock()
+            try:
+                return func(*args)
+            finally:
+                spent[0] += clock() - t0
+
+        return call
+
+    mw = middleware.OpsKitMiddleware
+    mw._begin = timed(mw._begin)  # type: ignore[method-assign]
+    mw._respond = timed(mw._respond)  # type: ignore[method-assign]
+    middleware._request_started = timed(middleware._request_started)
+    run = _runner(handler, path)
+    run(200)  # warm-up
+    out = []
+    for _ in range(repeats):
+        spent[0] = 0.0
+        run(n)
+        out.append(spent[0] / n * 1e6)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--variant", required=True)
@@ -464,6 +503,11 @@ def main() -> None:
         default=0,
         metavar="BLOCKS",
         help="alternate BLOCKS blocks of --n requests with bare Django in this process",
+    )
+    ap.add_argument(
+        "--sections",
+        action="store_true",
+        help="print opskit's own steps per request (µs) in each of --repeats runs",
     )
     ap.add_argument(
         "--sample-lines",
@@ -498,6 +542,9 @@ def main() -> None:
         run_handler(args.handler, args.path, args.n, 1)  # plus 200 warm-up requests
         text = "".join(sink.keep)
         print(json.dumps({"requests": args.n + 200, "lines": text.splitlines()}))
+        return
+    if args.sections:
+        print(json.dumps(run_sections(args.handler, args.path, args.n, args.repeats)))
         return
     if args.paired:
         print(json.dumps(run_paired(args.variant, args.handler, args.path, args.n, args.paired)))

@@ -12,6 +12,8 @@ Under ASGI the same blocks also give the CPU of the event loop's thread
 alone, where opskit's middleware runs, and the calls handed to a thread per
 request (``sync_to_async`` hops): Django's per-request thread work is most
 of the process-wide figure's noise, and a hop of opskit's own would show.
+A last pair of rows times opskit's own steps inside each handler: the same
+instructions run about half as fast inside the ASGI handler.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 import statistics
 
 from ..stats import Figure, Record
-from ..util import PairedRounds, paired_rounds
+from ..util import PairedRounds, paired_rounds, run_inproc
 
 VARIANTS = ["opskit-core", "opskit-full", "anchors"]
 TARGET_US = 35.0
@@ -33,7 +35,11 @@ def run(quick: bool = False) -> list[Record]:
     rounds, blocks = (1, 4) if quick else (3, 10)
     records = []
     for handler, path, n in (("wsgi", "/sync/1/", 300), ("asgi", "/async/1/", 150)):
-        pr = paired_rounds(VARIANTS, rounds, handler=handler, path=path, n=n, blocks=blocks)
+        # An ASGI block's difference to its bare neighbour spreads over
+        # hundreds of µs (Django's per-request thread work): twice the
+        # blocks halve the median's spread.
+        nb = blocks * 2 if handler == "asgi" else blocks
+        pr = paired_rounds(VARIANTS, rounds, handler=handler, path=path, n=n, blocks=nb)
         absolute, added = pr.absolute, pr.added
         anchors = {"prometheus+structlog+guid": Figure.of(added["anchors"])}
         h = handler.upper()
@@ -74,8 +80,40 @@ def run(quick: bool = False) -> list[Record]:
         )
         if handler == "asgi":
             records.append(_loop_thread(pr))
+    records.append(_sections(5 if quick else 15))
     records.append(_n_plus_one_report(rounds, blocks))
     return records
+
+
+def _sections(repeats: int) -> Record:
+    """opskit's own steps timed inside each handler (``bench.inproc --sections``).
+
+    The same code, the same instructions under both handlers (the
+    ``instructions`` suite counts them); what differs is how fast it runs
+    there.  Under ASGI every request also runs Django's event-loop turns and
+    per-request thread work, in system calls and thread starts, between
+    opskit's steps; the caches and branch predictors they leave behind are
+    what makes the ASGI rows above cost more than the WSGI ones.
+    """
+    runs = {
+        h: Figure.of(run_inproc("opskit-full", h, p, 300, "--sections", "--repeats", str(repeats)))
+        for h, p in (("wsgi", "/sync/1/"), ("asgi", "/async/1/"))
+    }
+    return Record(
+        suite="core",
+        metric="opskit's own steps per request, timed inside Django's ASGI handler "
+        "(all capabilities on)",
+        unit="µs",
+        better="lower",
+        opskit=runs["asgi"],
+        baseline={"the same steps inside the WSGI handler": runs["wsgi"]},
+        verdict=f"ASGI {runs['asgi'].median / runs['wsgi'].median:.2f}x WSGI",
+        notes=(
+            "wall time (perf_counter) of the middleware's _begin, request-started hooks and "
+            f"_respond (request line, metrics, finished hooks), {repeats} runs of 300 requests "
+            "each; the same instructions under both handlers (instructions suite)"
+        ),
+    )
 
 
 def _n_plus_one_report(rounds: int, blocks: int) -> Record:
