@@ -132,8 +132,10 @@ def _asgi(results: dict[tuple[str, int, str], int], sizes: tuple[int, ...]) -> R
     """Every capability against the anchor stack through Django's ASGI handler.
 
     Django's per-request thread work (a new executor thread, the signal
-    hops) is in every variant's count, bare's too: the thread switches make
-    the count vary by a few hundred instructions per request, not thousands.
+    hops) is in every variant's count, bare's too.  Where the threads switch
+    is not fixed, so these counts do not repeat as the WSGI ones do: bare
+    Django's moved by about 1k per request between runs on 2026-12-04, an
+    added figure by up to about 7k (its min–max).
     """
     per = {v: per_request({n: results[(v, n, "asgi")] for n in sizes}) for v in ASGI_VARIANTS}
 
