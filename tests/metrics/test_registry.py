@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ from opskit.context import RequestRecord
 from opskit.metrics import METRIC_NAMES, get_metrics
 from opskit.metrics.extension import MetricsExtension
 
+from ..support.processes import run_python
 from . import registries
 from .conftest import parse, pick
 
@@ -26,17 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def _run(code: str) -> str:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": str(ROOT)}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    out = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    return out.stdout
+    return run_python(textwrap.dedent(code), env, ROOT, timeout=60)
 
 
 def test_nothing_is_registered_at_import_or_startup() -> None:

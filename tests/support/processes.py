@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["probe_json", "stop_process"]
+__all__ = ["probe_json", "run_python", "stop_process"]
 
 
 def stop_process(proc: subprocess.Popen[Any], grace: float = 10.0) -> None:
@@ -21,8 +21,10 @@ def stop_process(proc: subprocess.Popen[Any], grace: float = 10.0) -> None:
         proc.wait(5)
 
 
-def probe_json(code: str, args: list[str], env: dict[str, str], cwd: Path) -> dict[str, Any]:
-    """Run ``code`` in a new interpreter; return the JSON object on its last line.
+def run_python(
+    code: str, env: dict[str, str], cwd: Path, args: tuple[str, ...] = (), timeout: float = 120
+) -> str:
+    """Run ``code`` in a new interpreter (it must succeed); return its stdout.
 
     For what only a fresh process shows (imports, the startup context).
     """
@@ -32,9 +34,15 @@ def probe_json(code: str, args: list[str], env: dict[str, str], cwd: Path) -> di
         cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
-    assert out.returncode == 0, out.stderr
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout
+
+
+def probe_json(code: str, args: list[str], env: dict[str, str], cwd: Path) -> dict[str, Any]:
+    """:func:`run_python`, and the JSON object on the last line it printed."""
+    stdout = run_python(code, env, cwd, tuple(args))
+    result: dict[str, Any] = json.loads(stdout.strip().splitlines()[-1])
     return result
